@@ -148,3 +148,85 @@ pub struct Kernels {
     /// `Mb_k` (length K), only when biases are trained.
     pub mb: Option<DVector<f64>>,
 }
+
+/// Default Gauss–Hermite nodes per dimension.
+pub const DEFAULT_QUADRATURE_NODES: usize = 48;
+
+/// TEMPORARY (replaced by the full evaluator on merge): erf and linear closed forms.
+pub struct KernelEvaluator {
+    activation: Activation,
+}
+
+impl KernelEvaluator {
+    /// New evaluator.
+    pub fn new(activation: Activation, _nodes: usize) -> Result<Self> {
+        Ok(KernelEvaluator { activation })
+    }
+
+    /// Kernels at (Q, diag R, β).
+    pub fn kernels(
+        &self,
+        q: &DMatrix<f64>,
+        r_diag: &DVector<f64>,
+        _beta: Option<&DVector<f64>>,
+        _bias: bool,
+    ) -> Result<Kernels> {
+        let k = q.nrows();
+        let pi = std::f64::consts::PI;
+        match self.activation {
+            Activation::Erf => {
+                let e1 = DVector::from_fn(k, |a, _| (2.0 / pi).sqrt() / (1.0 + q[(a, a)]).sqrt());
+                let m = DVector::from_fn(k, |a, _| {
+                    -(2.0 / pi).sqrt() * r_diag[a] / (1.0 + q[(a, a)]).powf(1.5)
+                });
+                let lam =
+                    |a: usize, b: usize| (1.0 + q[(a, a)]) * (1.0 + q[(b, b)]) - q[(a, b)].powi(2);
+                let i2 = DMatrix::from_fn(k, k, |a, b| {
+                    2.0 / pi * (q[(a, b)] / ((1.0 + q[(a, a)]) * (1.0 + q[(b, b)])).sqrt()).asin()
+                });
+                let bm = DMatrix::from_fn(k, k, |a, b| 2.0 / pi / lam(a, b).sqrt());
+                let am = DMatrix::from_fn(k, k, |a, b| {
+                    -2.0 / pi * q[(a, b)] / ((1.0 + q[(a, a)]) * lam(a, b).sqrt())
+                });
+                Ok(Kernels {
+                    e1,
+                    m,
+                    i2,
+                    a: am,
+                    b: bm,
+                    p: None,
+                    mb: None,
+                })
+            }
+            Activation::Linear => Ok(Kernels {
+                e1: DVector::from_element(k, 1.0),
+                m: DVector::zeros(k),
+                i2: q.clone(),
+                a: DMatrix::zeros(k, k),
+                b: DMatrix::from_element(k, k, 1.0),
+                p: None,
+                mb: None,
+            }),
+            a => Err(Error::Unsupported(format!("{a}"))),
+        }
+    }
+}
+
+/// Test error from the kernels and order parameters (spec §3.6), exact at any D for Gaussian
+/// inputs: `ε_g = ½ tr Ω/D − Σ_k E1_k R^{kk} + ½ Σ_{k,l} T0^{kl} I2_{kl}`.
+pub fn test_error(
+    kernels: &Kernels,
+    r: &DMatrix<f64>,
+    t0: &DMatrix<f64>,
+    trace_over_dim: f64,
+) -> f64 {
+    let k = r.nrows();
+    let mut eps = 0.5 * trace_over_dim;
+    for a in 0..k {
+        eps -= kernels.e1[a] * r[(a, a)];
+        for b in 0..k {
+            eps += 0.5 * t0[(a, b)] * kernels.i2[(a, b)];
+        }
+    }
+    eps
+}

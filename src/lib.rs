@@ -5,9 +5,18 @@
 //! finite-width SGD simulations, and compares the two.
 //!
 //! Module dependencies point one way:
-//! `spectrum → activation → theory | sgd → compare → plot → cli`.
+//! `spectrum → activation → model → theory | sgd → compare → plot → cli`;
+//! the dynamics modules share only [`trajectory`] (order parameters and trajectories).
 
 pub mod activation;
+pub mod cli;
+pub mod config;
 pub mod error;
+pub mod io;
+pub mod model;
+pub mod rng;
+pub mod spectrum;
+pub mod theory;
+pub mod trajectory;
 
 pub use error::{Error, Result};

@@ -1,0 +1,684 @@
+//! Experiment configuration: one TOML file describes an experiment for `aedyn theory`,
+//! `aedyn simulate` and `aedyn compare`. [`Config`] is the unchecked file content;
+//! [`Config::resolve`] turns it into a validated [`Experiment`] before any numerics run.
+//! The embedded default, with every field documented, is [`DEFAULT_CONFIG`].
+
+use std::path::{Path, PathBuf};
+
+use nalgebra::{DMatrix, DVector};
+use serde::{Deserialize, Serialize};
+
+use crate::activation::Activation;
+use crate::error::{Error, Result};
+use crate::io;
+use crate::model::{Model, Rule};
+use crate::spectrum::{Covariance, SpikeDirections, SpikedParams};
+use crate::theory::{InitialState, Tolerances};
+use crate::trajectory::GroupDensity;
+
+/// The default config file, with every field documented.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// Kind of input data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataKind {
+    /// Spikes plus an isotropic bulk.
+    Spiked,
+    /// Eigenvalues (and eigenvectors) from files.
+    Eigen,
+}
+
+/// `[data]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    /// Data kind.
+    pub kind: DataKind,
+    /// D.
+    pub dim: usize,
+    /// θ_m (spiked).
+    pub spikes: Vec<f64>,
+    /// b (spiked).
+    pub bulk: f64,
+    /// Normalise tr Ω/D = 1 (spiked).
+    pub normalize: bool,
+    /// Spike directions (spiked).
+    pub directions: SpikeDirections,
+    /// Seed of random spike directions.
+    pub seed: u64,
+    /// Eigenvalue file (eigen).
+    pub eigenvalues: Option<PathBuf>,
+    /// Eigenvector file (eigen).
+    pub eigenvectors: Option<PathBuf>,
+    /// Number of spectrum bins (eigen).
+    pub bins: Option<usize>,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            kind: DataKind::Spiked,
+            dim: 1000,
+            spikes: vec![25.0, 9.0],
+            bulk: 1.0,
+            normalize: true,
+            directions: SpikeDirections::Random,
+            seed: 0,
+            eigenvalues: None,
+            eigenvectors: None,
+            bins: None,
+        }
+    }
+}
+
+/// `[network]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// K.
+    pub hidden: usize,
+    /// g.
+    pub activation: Activation,
+    /// Tied weights.
+    pub tied: bool,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            hidden: 2,
+            activation: Activation::Erf,
+            tied: false,
+        }
+    }
+}
+
+/// `[training]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainingConfig {
+    /// η.
+    pub lr: f64,
+    /// wd.
+    pub weight_decay: f64,
+    /// Rule.
+    pub rule: Rule,
+    /// η_b.
+    pub bias_lr: Option<f64>,
+    /// Minibatch size B.
+    pub batch: usize,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        TrainingConfig {
+            lr: 0.4,
+            weight_decay: 0.0,
+            rule: Rule::Sgd,
+            bias_lr: None,
+            batch: 1,
+        }
+    }
+}
+
+/// Kind of initial condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InitKind {
+    /// iid Gaussian weights from a seed.
+    Random,
+    /// Weights from files.
+    Weights,
+    /// Per-group densities.
+    Densities,
+}
+
+/// One group's initial densities (`[[init.groups]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupInit {
+    /// q_G (K×K).
+    pub q: Vec<Vec<f64>>,
+    /// r_G (K×K, decoder index first).
+    pub r: Vec<Vec<f64>>,
+    /// t_G (K×K).
+    pub t: Vec<Vec<f64>>,
+}
+
+/// `[init]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InitConfig {
+    /// Kind.
+    pub kind: InitKind,
+    /// σ0.
+    pub std: f64,
+    /// Seed.
+    pub seed: u64,
+    /// W0 file.
+    pub encoder: Option<PathBuf>,
+    /// V0 file.
+    pub decoder: Option<PathBuf>,
+    /// Initial β.
+    pub bias: Option<Vec<f64>>,
+    /// Per-group densities.
+    pub groups: Option<Vec<GroupInit>>,
+}
+
+impl Default for InitConfig {
+    fn default() -> Self {
+        InitConfig {
+            kind: InitKind::Random,
+            std: 0.1,
+            seed: 0,
+            encoder: None,
+            decoder: None,
+            bias: None,
+            groups: None,
+        }
+    }
+}
+
+/// Spacing of output times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Spacing {
+    /// Equally spaced from 0 to t_max.
+    Linear,
+    /// t = 0, then log-spaced from t_min to t_max.
+    Log,
+}
+
+/// `[output]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Last time.
+    pub t_max: f64,
+    /// Number of output times.
+    pub points: usize,
+    /// Spacing.
+    pub spacing: Spacing,
+    /// First positive time (log spacing).
+    pub t_min: f64,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig {
+            t_max: 100.0,
+            points: 121,
+            spacing: Spacing::Log,
+            t_min: 0.01,
+        }
+    }
+}
+
+/// `[theory]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TheoryConfig {
+    /// Relative tolerance.
+    pub rtol: f64,
+    /// Absolute tolerance.
+    pub atol: f64,
+    /// Gauss–Hermite nodes.
+    pub quadrature_nodes: usize,
+}
+
+impl Default for TheoryConfig {
+    fn default() -> Self {
+        let t = Tolerances::default();
+        TheoryConfig {
+            rtol: t.rtol,
+            atol: t.atol,
+            quadrature_nodes: crate::activation::DEFAULT_QUADRATURE_NODES,
+        }
+    }
+}
+
+/// `[simulation]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimulationConfig {
+    /// Number of replicates.
+    pub seeds: usize,
+    /// Held-out test inputs.
+    pub test_samples: usize,
+}
+
+impl Default for SimulationConfig {
+    fn default() -> Self {
+        SimulationConfig {
+            seeds: 1,
+            test_samples: 10_000,
+        }
+    }
+}
+
+/// The whole config file (unchecked).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[data]`.
+    pub data: DataConfig,
+    /// `[network]`.
+    pub network: NetworkConfig,
+    /// `[training]`.
+    pub training: TrainingConfig,
+    /// `[init]`.
+    pub init: InitConfig,
+    /// `[output]`.
+    pub output: OutputConfig,
+    /// `[theory]`.
+    pub theory: TheoryConfig,
+    /// `[simulation]`.
+    pub simulation: SimulationConfig,
+}
+
+/// Validated initial condition.
+#[derive(Debug, Clone)]
+pub enum InitSpec {
+    /// iid N(0, std²) weights; replicate seed `seed + j`.
+    Random {
+        /// σ0.
+        std: f64,
+        /// Seed of replicate 0.
+        seed: u64,
+    },
+    /// Given weights (K×D each).
+    Weights {
+        /// W0.
+        encoder: DMatrix<f64>,
+        /// V0.
+        decoder: DMatrix<f64>,
+    },
+    /// Given group densities.
+    Densities(Vec<GroupDensity>),
+}
+
+/// A validated experiment: everything the dynamics need, checked.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    /// The config as given (paths resolved), recorded in every output.
+    pub config: Config,
+    /// The network and training rule.
+    pub model: Model,
+    /// The data covariance Ω.
+    pub covariance: Covariance,
+    /// The output times, starting at 0.
+    pub times: Vec<f64>,
+    /// Integrator tolerances.
+    pub tolerances: Tolerances,
+    /// Gauss–Hermite nodes.
+    pub quadrature_nodes: usize,
+    /// Initial condition.
+    pub init: InitSpec,
+    /// Initial biases.
+    pub bias0: Option<DVector<f64>>,
+}
+
+impl Config {
+    /// Parse a TOML config; unknown fields and wrong types are errors naming the field.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::parse(origin, e.to_string()))
+    }
+
+    /// Read a config file; relative paths inside it resolve against its folder.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let mut c = Self::from_toml(&text, path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        c.resolve_paths(base);
+        Ok(c)
+    }
+
+    /// Make the relative paths of the config absolute against `base`.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        for p in [
+            &mut self.data.eigenvalues,
+            &mut self.data.eigenvectors,
+            &mut self.init.encoder,
+            &mut self.init.decoder,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+    }
+
+    /// The network/training part as a [`Model`] (unvalidated).
+    pub fn model(&self) -> Model {
+        Model {
+            activation: self.network.activation,
+            hidden: self.network.hidden,
+            lr: self.training.lr,
+            weight_decay: self.training.weight_decay,
+            rule: self.training.rule,
+            bias_lr: self.training.bias_lr,
+            tied: self.network.tied,
+        }
+    }
+
+    /// The data covariance Ω.
+    pub fn covariance(&self) -> Result<Covariance> {
+        let d = &self.data;
+        match d.kind {
+            DataKind::Spiked => {
+                for (field, set) in [
+                    ("data.eigenvalues", d.eigenvalues.is_some()),
+                    ("data.eigenvectors", d.eigenvectors.is_some()),
+                    ("data.bins", d.bins.is_some()),
+                ] {
+                    if set {
+                        return Err(Error::config(
+                            field,
+                            "only allowed with data.kind = \"eigen\"",
+                        ));
+                    }
+                }
+                Covariance::spiked(&SpikedParams {
+                    dim: d.dim,
+                    spikes: d.spikes.clone(),
+                    bulk: d.bulk,
+                    normalize: d.normalize,
+                    directions: d.directions,
+                    seed: d.seed,
+                })
+            }
+            DataKind::Eigen => {
+                let path = d.eigenvalues.as_ref().ok_or_else(|| {
+                    Error::config("data.eigenvalues", "required with data.kind = \"eigen\"")
+                })?;
+                let mut values = io::read_vector(path)?;
+                let vectors = d.eigenvectors.as_deref().map(io::read_matrix).transpose()?;
+                if d.normalize {
+                    let tr = values.iter().sum::<f64>() / values.len() as f64;
+                    if tr > 0.0 {
+                        values.iter_mut().for_each(|v| *v /= tr);
+                    }
+                }
+                if values.len() != d.dim {
+                    return Err(Error::config(
+                        "data.dim",
+                        format!(
+                            "is {}, but {} has {} eigenvalues",
+                            d.dim,
+                            path.display(),
+                            values.len()
+                        ),
+                    ));
+                }
+                Covariance::from_eigen(&values, vectors.as_ref(), d.bins)
+            }
+        }
+    }
+
+    /// The output times: linear `0..t_max`, or `0` then log-spaced `t_min..t_max`.
+    pub fn times(&self) -> Result<Vec<f64>> {
+        let o = &self.output;
+        if !(o.t_max.is_finite() && o.t_max > 0.0) {
+            return Err(Error::config(
+                "output.t_max",
+                format!("must be a finite number > 0, got {}", o.t_max),
+            ));
+        }
+        if o.points < 2 {
+            return Err(Error::config(
+                "output.points",
+                format!("must be ≥ 2 (t = 0 and t_max), got {}", o.points),
+            ));
+        }
+        let n = o.points;
+        Ok(match o.spacing {
+            Spacing::Linear => (0..n)
+                .map(|i| o.t_max * i as f64 / (n - 1) as f64)
+                .collect(),
+            Spacing::Log => {
+                if !(o.t_min > 0.0 && o.t_min < o.t_max) {
+                    return Err(Error::config(
+                        "output.t_min",
+                        format!("must be in (0, t_max = {}), got {}", o.t_max, o.t_min),
+                    ));
+                }
+                let (a, b) = (o.t_min.ln(), o.t_max.ln());
+                // Exact end points: t_min first, t_max last (no roundoff from exp(ln t)).
+                std::iter::once(0.0)
+                    .chain((0..n - 1).map(|i| match i {
+                        _ if i == n - 2 => o.t_max,
+                        0 => o.t_min,
+                        _ => (a + (b - a) * i as f64 / (n - 2) as f64).exp(),
+                    }))
+                    .collect()
+            }
+        })
+    }
+
+    /// Validate everything and build the [`Experiment`].
+    pub fn resolve(&self) -> Result<Experiment> {
+        let model = self.model();
+        model.validate()?;
+        let covariance = self.covariance()?;
+        let times = self.times()?;
+        let th = &self.theory;
+        if !(th.rtol > 0.0 && th.rtol < 1.0) {
+            return Err(Error::config(
+                "theory.rtol",
+                format!("must be in (0, 1), got {}", th.rtol),
+            ));
+        }
+        if !(th.atol > 0.0 && th.atol.is_finite()) {
+            return Err(Error::config(
+                "theory.atol",
+                format!("must be > 0, got {}", th.atol),
+            ));
+        }
+        if self.training.batch == 0 {
+            return Err(Error::config("training.batch", "must be ≥ 1"));
+        }
+        if self.simulation.seeds == 0 {
+            return Err(Error::config("simulation.seeds", "must be ≥ 1"));
+        }
+        let k = model.hidden;
+        let d = covariance.dim();
+        let init = match self.init.kind {
+            InitKind::Random => {
+                if !(self.init.std.is_finite() && self.init.std >= 0.0) {
+                    return Err(Error::config(
+                        "init.std",
+                        format!("must be a finite number ≥ 0, got {}", self.init.std),
+                    ));
+                }
+                InitSpec::Random {
+                    std: self.init.std,
+                    seed: self.init.seed,
+                }
+            }
+            InitKind::Weights => {
+                let read = |field: &str, p: &Option<PathBuf>| -> Result<DMatrix<f64>> {
+                    let p = p.as_ref().ok_or_else(|| {
+                        Error::config(field, "required with init.kind = \"weights\"")
+                    })?;
+                    let m = io::read_matrix(p)?;
+                    if m.nrows() != k || m.ncols() != d {
+                        return Err(Error::config(
+                            field,
+                            format!(
+                                "{} is {}×{}, expected K×D = {k}×{d}",
+                                p.display(),
+                                m.nrows(),
+                                m.ncols()
+                            ),
+                        ));
+                    }
+                    Ok(m)
+                };
+                if self.data.kind == DataKind::Eigen && self.data.eigenvectors.is_none() {
+                    return Err(Error::config(
+                        "data.eigenvectors",
+                        "required with init.kind = \"weights\": the weights' projections need Ω's eigenvectors",
+                    ));
+                }
+                InitSpec::Weights {
+                    encoder: read("init.encoder", &self.init.encoder)?,
+                    decoder: read("init.decoder", &self.init.decoder)?,
+                }
+            }
+            InitKind::Densities => {
+                let groups = self.init.groups.as_ref().ok_or_else(|| {
+                    Error::config("init.groups", "required with init.kind = \"densities\"")
+                })?;
+                let dens = groups
+                    .iter()
+                    .enumerate()
+                    .map(|(i, g)| {
+                        let m = |name: &str, rows: &Vec<Vec<f64>>| -> Result<DMatrix<f64>> {
+                            let field = format!("init.groups.{i}.{name}");
+                            if rows.len() != k || rows.iter().any(|r| r.len() != k) {
+                                return Err(Error::config(
+                                    field,
+                                    format!("must be a {k}×{k} matrix"),
+                                ));
+                            }
+                            if rows.iter().flatten().any(|v| !v.is_finite()) {
+                                return Err(Error::config(field, "entries must be finite"));
+                            }
+                            Ok(DMatrix::from_fn(k, k, |a, b| rows[a][b]))
+                        };
+                        Ok(GroupDensity {
+                            q: m("q", &g.q)?,
+                            r: m("r", &g.r)?,
+                            t: m("t", &g.t)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                InitSpec::Densities(dens)
+            }
+        };
+        let bias0 = match (&self.init.bias, model.bias_lr) {
+            (Some(b), Some(_)) if b.len() == k => Some(DVector::from_vec(b.clone())),
+            (Some(b), Some(_)) => {
+                return Err(Error::config(
+                    "init.bias",
+                    format!("has {} entries, expected K = {k}", b.len()),
+                ))
+            }
+            (Some(_), None) => {
+                return Err(Error::config(
+                    "init.bias",
+                    "only allowed when training.bias_lr is set",
+                ))
+            }
+            (None, Some(_)) => Some(DVector::zeros(k)),
+            (None, None) => None,
+        };
+        Ok(Experiment {
+            config: self.clone(),
+            model,
+            covariance,
+            times,
+            tolerances: Tolerances {
+                rtol: th.rtol,
+                atol: th.atol,
+            },
+            quadrature_nodes: th.quadrature_nodes,
+            init,
+            bias0,
+        })
+    }
+}
+
+impl Experiment {
+    /// The seed of replicate `j` (`init.seed + j`).
+    pub fn replicate_seed(&self, j: usize) -> u64 {
+        self.config.init.seed.wrapping_add(j as u64)
+    }
+
+    /// The initial weights `(W, V)` of the replicate with seed `seed` (K×D each), when the
+    /// initial condition is given by weights (random or from files).
+    pub fn initial_weights(&self, seed: u64) -> Option<(DMatrix<f64>, DMatrix<f64>)> {
+        match &self.init {
+            InitSpec::Random { std, .. } => Some(crate::rng::initial_weights(
+                self.model.hidden,
+                self.covariance.dim(),
+                *std,
+                seed,
+            )),
+            InitSpec::Weights { encoder, decoder } => Some((encoder.clone(), decoder.clone())),
+            InitSpec::Densities(_) => None,
+        }
+    }
+
+    /// The ODE's initial state for the replicate with seed `seed`.
+    pub fn initial_state(&self, seed: u64) -> Result<InitialState> {
+        match &self.init {
+            InitSpec::Densities(d) => {
+                InitialState::from_densities(self.covariance.spectrum(), d, self.bias0.clone())
+            }
+            _ => {
+                let (w, v) = self
+                    .initial_weights(seed)
+                    .expect("weights exist for random and file inits");
+                InitialState::from_weights(&self.covariance, &w, &v, self.bias0.clone())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_equals_built_in_defaults() {
+        let c = Config::from_toml(DEFAULT_CONFIG, Path::new("default.toml")).unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let e = Config::from_toml("[training]\nlearning_rate = 0.1\n", Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("learning_rate"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_field() {
+        let cases = [
+            ("[training]\nlr = -1.0\n", "training.lr"),
+            ("[network]\nhidden = 0\n", "network.hidden"),
+            ("[data]\ndim = 1\n", "data.dim"),
+            ("[data]\nspikes = [1.0, -2.0]\n", "data.spikes.1"),
+            ("[output]\npoints = 1\n", "output.points"),
+            ("[output]\nt_min = 500.0\n", "output.t_min"),
+            ("[init]\nstd = -0.1\n", "init.std"),
+            ("[init]\nbias = [0.0, 0.0]\n", "init.bias"),
+            ("[theory]\nrtol = 0.0\n", "theory.rtol"),
+            ("[init]\nkind = \"weights\"\n", "init.encoder"),
+        ];
+        for (text, field) in cases {
+            let e = Config::from_toml(text, Path::new("x.toml"))
+                .unwrap()
+                .resolve()
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn log_times_start_at_zero_and_end_at_t_max() {
+        let c = Config::default();
+        let t = c.times().unwrap();
+        assert_eq!(t.len(), c.output.points);
+        assert_eq!(t[0], 0.0);
+        assert!((t[1] - c.output.t_min).abs() < 1e-15);
+        assert!((t.last().unwrap() - c.output.t_max).abs() < 1e-12);
+        assert!(t.windows(2).all(|w| w[1] > w[0]));
+    }
+}

@@ -1,0 +1,235 @@
+//! File formats: matrices from `.npy` or headerless CSV, and atomic writes
+//! (results go to a temporary file that is renamed into place, so nothing is half-written).
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use nalgebra::DMatrix;
+
+use crate::error::{Error, Result};
+
+/// Read a real matrix from `.npy` (f64, f32 or integer; 1-D arrays are one column) or from a
+/// plain comma-separated file without header (one row per line; blank lines ignored).
+pub fn read_matrix(path: &Path) -> Result<DMatrix<f64>> {
+    let is_npy = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let m = if is_npy {
+        read_npy(path)?
+    } else {
+        read_csv(path)?
+    };
+    if let Some((i, v)) = m.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::parse(
+            path,
+            format!(
+                "non-finite value {v} at row {}, column {}",
+                i % m.nrows(),
+                i / m.nrows()
+            ),
+        ));
+    }
+    Ok(m)
+}
+
+/// Read a vector: a matrix file with one column or one row.
+pub fn read_vector(path: &Path) -> Result<Vec<f64>> {
+    let m = read_matrix(path)?;
+    if m.ncols() == 1 || m.nrows() == 1 {
+        Ok(m.iter().copied().collect())
+    } else {
+        Err(Error::parse(
+            path,
+            format!(
+                "expected a vector (one row or one column), found a {}×{} matrix",
+                m.nrows(),
+                m.ncols()
+            ),
+        ))
+    }
+}
+
+fn read_csv(path: &Path) -> Result<DMatrix<f64>> {
+    let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut rows: Vec<Vec<f64>> = Vec::new();
+    for (lineno, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let row = line
+            .split(',')
+            .map(|s| {
+                s.trim().parse::<f64>().map_err(|_| {
+                    Error::parse(
+                        path,
+                        format!("line {}: `{}` is not a number", lineno + 1, s.trim()),
+                    )
+                })
+            })
+            .collect::<Result<Vec<f64>>>()?;
+        if let Some(first) = rows.first() {
+            if first.len() != row.len() {
+                return Err(Error::parse(
+                    path,
+                    format!(
+                        "line {} has {} columns, the first row has {}",
+                        lineno + 1,
+                        row.len(),
+                        first.len()
+                    ),
+                ));
+            }
+        }
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        return Err(Error::parse(path, "no data"));
+    }
+    let (nr, nc) = (rows.len(), rows[0].len());
+    Ok(DMatrix::from_fn(nr, nc, |i, j| rows[i][j]))
+}
+
+fn read_npy(path: &Path) -> Result<DMatrix<f64>> {
+    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| Error::parse(path, e.to_string()))?;
+    let shape = npy.shape().to_vec();
+    let order = npy.order();
+    let dtype = npy.dtype();
+    let data: Vec<f64> = match &dtype {
+        npyz::DType::Plain(ts) => match (ts.type_char(), ts.size_field()) {
+            (npyz::TypeChar::Float, 8) => npy.into_vec::<f64>(),
+            (npyz::TypeChar::Float, 4) => npy
+                .into_vec::<f32>()
+                .map(|v| v.into_iter().map(f64::from).collect()),
+            (npyz::TypeChar::Int, 8) => npy
+                .into_vec::<i64>()
+                .map(|v| v.into_iter().map(|x| x as f64).collect()),
+            (npyz::TypeChar::Int, 4) => npy
+                .into_vec::<i32>()
+                .map(|v| v.into_iter().map(f64::from).collect()),
+            (npyz::TypeChar::Uint, 1) => npy
+                .into_vec::<u8>()
+                .map(|v| v.into_iter().map(f64::from).collect()),
+            _ => {
+                return Err(Error::parse(
+                    path,
+                    format!("unsupported dtype {}", dtype.descr()),
+                ))
+            }
+        },
+        _ => {
+            return Err(Error::parse(
+                path,
+                format!("unsupported dtype {}", dtype.descr()),
+            ))
+        }
+    }
+    .map_err(|e| Error::parse(path, e.to_string()))?;
+    let (nr, nc) = match shape.as_slice() {
+        [n] => (*n as usize, 1),
+        [r, c] => (*r as usize, *c as usize),
+        _ => {
+            return Err(Error::parse(
+                path,
+                format!("expected a 1-D or 2-D array, found shape {shape:?}"),
+            ))
+        }
+    };
+    if data.len() != nr * nc {
+        return Err(Error::parse(path, "array size does not match its shape"));
+    }
+    Ok(match order {
+        npyz::Order::C => DMatrix::from_row_slice(nr, nc, &data),
+        npyz::Order::Fortran => DMatrix::from_column_slice(nr, nc, &data),
+    })
+}
+
+/// Write a matrix as headerless CSV (full precision), atomically.
+pub fn write_matrix_csv(path: &Path, m: &DMatrix<f64>) -> Result<()> {
+    let mut s = String::with_capacity(m.nrows() * m.ncols() * 24);
+    for i in 0..m.nrows() {
+        for j in 0..m.ncols() {
+            if j > 0 {
+                s.push(',');
+            }
+            s.push_str(&format!("{:e}", m[(i, j)]));
+        }
+        s.push('\n');
+    }
+    write_atomic(path, s.as_bytes())
+}
+
+/// Write `bytes` to `path` via a temporary file in the same folder and a rename,
+/// so a reader never sees a half-written file. Creates the parent folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(dir) = dir {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let tmp = temp_path(path);
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_round_trip_is_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.csv");
+        let m = DMatrix::from_row_slice(2, 3, &[1.0, -2.5e-17, 3.0, 0.1, 1.0 / 3.0, 7e300]);
+        write_matrix_csv(&p, &m).unwrap();
+        assert_eq!(read_matrix(&p).unwrap(), m);
+    }
+
+    #[test]
+    fn npy_c_and_fortran_orders() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.npy");
+        let data = [1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let mut buf = Vec::new();
+        {
+            let mut w = npyz::WriteOptions::new()
+                .default_dtype()
+                .shape(&[2, 3])
+                .writer(&mut buf)
+                .begin_nd()
+                .unwrap();
+            w.extend(data.iter().copied()).unwrap();
+            w.finish().unwrap();
+        }
+        std::fs::write(&p, &buf).unwrap();
+        let m = read_matrix(&p).unwrap();
+        assert_eq!(m, DMatrix::from_row_slice(2, 3, &data));
+    }
+
+    #[test]
+    fn ragged_csv_is_an_error_naming_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.csv");
+        std::fs::write(&p, "1,2\n3\n").unwrap();
+        let e = read_matrix(&p).unwrap_err().to_string();
+        assert!(e.contains("line 2"), "{e}");
+    }
+}
