@@ -73,6 +73,16 @@ impl Activation {
         Self::ALL.into_iter().find(|a| a.name() == name)
     }
 
+    /// Gauss–Hermite nodes per dimension used by default for this activation's quadrature
+    /// kernels. Measured max error vs a 200-node reference at Q^{kk} ≤ 2: sigmoid 5e-11 and
+    /// softplus 6e-12 at 48 nodes; tanh (poles at ±iπ/2) 5e-5 at 48, 6e-7 at 100, hence 128.
+    pub fn default_quadrature_nodes(self) -> usize {
+        match self {
+            Activation::Tanh => 128,
+            _ => DEFAULT_QUADRATURE_NODES,
+        }
+    }
+
     /// True where the kernels are computed in closed form (otherwise Gauss–Hermite).
     pub fn has_closed_form(self) -> bool {
         matches!(

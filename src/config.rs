@@ -223,8 +223,9 @@ pub struct TheoryConfig {
     pub rtol: f64,
     /// Absolute tolerance.
     pub atol: f64,
-    /// Gauss–Hermite nodes.
-    pub quadrature_nodes: usize,
+    /// Gauss–Hermite nodes; default per activation
+    /// ([`Activation::default_quadrature_nodes`]).
+    pub quadrature_nodes: Option<usize>,
 }
 
 impl Default for TheoryConfig {
@@ -233,7 +234,7 @@ impl Default for TheoryConfig {
         TheoryConfig {
             rtol: t.rtol,
             atol: t.atol,
-            quadrature_nodes: crate::activation::DEFAULT_QUADRATURE_NODES,
+            quadrature_nodes: None,
         }
     }
 }
@@ -477,6 +478,21 @@ impl Config {
                 format!("must be > 0, got {}", th.atol),
             ));
         }
+        let quadrature_nodes = th
+            .quadrature_nodes
+            .unwrap_or_else(|| model.activation.default_quadrature_nodes());
+        let range =
+            crate::activation::MIN_QUADRATURE_NODES..=crate::activation::MAX_QUADRATURE_NODES;
+        if !range.contains(&quadrature_nodes) {
+            return Err(Error::config(
+                "theory.quadrature_nodes",
+                format!(
+                    "must be in {}..={}, got {quadrature_nodes}",
+                    range.start(),
+                    range.end()
+                ),
+            ));
+        }
         if self.training.batch == 0 {
             return Err(Error::config("training.batch", "must be ≥ 1"));
         }
@@ -585,7 +601,7 @@ impl Config {
                 rtol: th.rtol,
                 atol: th.atol,
             },
-            quadrature_nodes: th.quadrature_nodes,
+            quadrature_nodes,
             init,
             bias0,
         })
