@@ -318,74 +318,90 @@ impl Theory {
             .kernels(q, &r.diagonal(), beta, self.model.bias_lr.is_some())
     }
 
-    /// The right-hand side `dy/dt` (spec §6, steps 1–5).
+    /// The right-hand side `dy/dt` (spec §6, steps 1–5). Allocation-free apart from the
+    /// kernels; only the entries the RHS needs are aggregated (Q, diag R, T0).
     pub fn rhs(&self, y: &DVector<f64>, dy: &mut DVector<f64>) -> Result<()> {
         let k = self.model.hidden;
         let k2 = 2 * k;
         let eta = self.model.lr;
         let wd = self.model.weight_decay;
-        // 1. Q, R, T0 from the factors.
+        let ys = y.as_slice();
+        // 1. Q, diag R, T0 from the factors (column-major 2K × m_G blocks).
         let mut q = DMatrix::zeros(k, k);
-        let mut r = DMatrix::zeros(k, k);
+        let mut r_diag = DVector::zeros(k);
         let mut t0 = DMatrix::zeros(k, k);
         let mut off = 0;
         for (g, &m) in self.widths.iter().enumerate() {
-            let z = self.factor(y, off, m);
-            off += k2 * m;
             let rt = self.spectrum.rho_tilde(g);
-            let zw = z.rows(0, k);
-            let zv = z.rows(k, k);
-            q.gemm(rt, &zw, &zw.transpose(), 1.0);
-            r.gemm(rt, &zv, &zw.transpose(), 1.0);
-            t0.gemm(1.0, &zv, &zv.transpose(), 1.0);
+            for col in ys[off..off + k2 * m].chunks_exact(k2) {
+                let (zw, zv) = col.split_at(k);
+                for a in 0..k {
+                    r_diag[a] += rt * zv[a] * zw[a];
+                    for b in 0..=a {
+                        q[(a, b)] += rt * zw[a] * zw[b];
+                        t0[(a, b)] += zv[a] * zv[b];
+                    }
+                }
+            }
+            off += k2 * m;
+        }
+        for a in 0..k {
+            for b in 0..a {
+                q[(b, a)] = q[(a, b)];
+                t0[(b, a)] = t0[(a, b)];
+            }
         }
         let beta = self.beta(y).map(|b| b.into_owned());
         // 2. Kernels.
-        let ker = self.kernels_at(&q, &r, beta.as_ref())?;
-        // 3. c, G (truncated: masked T0, I2).
-        let truncated = self.model.rule == Rule::Truncated;
-        let mask = |a: usize, b: usize| -> f64 {
-            if !truncated || b <= a {
-                1.0
-            } else {
-                0.0
+        let ker = self
+            .kernels
+            .kernels(&q, &r_diag, beta.as_ref(), self.model.bias_lr.is_some())?;
+        // 3. G = diag(M − c) − T0∘B, c_k = Σ_a T0^{ka} A_{ka}; truncated SGD masks T0 and I2
+        //    with 1[a ≤ k] (spec §5.1), applied in place.
+        let mut i2 = ker.i2;
+        let mut t0m = t0.clone();
+        if self.model.rule == Rule::Truncated {
+            for a in 0..k {
+                for b in a + 1..k {
+                    t0m[(a, b)] = 0.0;
+                    i2[(a, b)] = 0.0;
+                }
             }
-        };
-        let t0m = DMatrix::from_fn(k, k, |a, b| t0[(a, b)] * mask(a, b));
-        let i2m = DMatrix::from_fn(k, k, |a, b| ker.i2[(a, b)] * mask(a, b));
-        let mut gm = DMatrix::from_fn(k, k, |a, b| -t0m[(a, b)] * ker.b[(a, b)]);
+        }
+        let mut gm = DMatrix::zeros(k, k);
         for a in 0..k {
-            let c: f64 = (0..k).map(|b| t0m[(a, b)] * ker.a[(a, b)]).sum();
+            let mut c = 0.0;
+            for b in 0..k {
+                gm[(a, b)] = -t0m[(a, b)] * ker.b[(a, b)];
+                c += t0m[(a, b)] * ker.a[(a, b)];
+            }
             gm[(a, a)] += ker.m[a] - c;
         }
-        // 4. dZ_G = η [[ρ̃ G, ρ̃ E],[ρ̃ E, −I2]] Z_G − wd Z_G.
+        // 4. dZ_G = η [[ρ̃ G, ρ̃ E],[ρ̃ E, −I2]] Z_G − wd Z_G, column by column.
+        let dys = dy.as_mut_slice();
         let mut off = 0;
         for (g, &m) in self.widths.iter().enumerate() {
             let rt = self.spectrum.rho_tilde(g);
-            let z = self.factor(y, off, m);
-            let zw = z.rows(0, k);
-            let zv = z.rows(k, k);
-            let mut top = &gm * zw;
-            let mut bottom = &i2m * zv;
-            for col in 0..m {
+            let cols = ys[off..off + k2 * m].chunks_exact(k2);
+            let dcols = dys[off..off + k2 * m].chunks_exact_mut(k2);
+            for (col, dcol) in cols.zip(dcols) {
+                let (zw, zv) = col.split_at(k);
+                let (dw, dv) = dcol.split_at_mut(k);
                 for a in 0..k {
+                    let mut gz = 0.0;
+                    let mut iz = 0.0;
+                    for b in 0..k {
+                        gz += gm[(a, b)] * zw[b];
+                        iz += i2[(a, b)] * zv[b];
+                    }
                     let e = ker.e1[a];
-                    top[(a, col)] =
-                        eta * rt * (top[(a, col)] + e * zv[(a, col)]) - wd * zw[(a, col)];
-                    bottom[(a, col)] =
-                        eta * (rt * e * zw[(a, col)] - bottom[(a, col)]) - wd * zv[(a, col)];
+                    dw[a] = eta * rt * (gz + e * zv[a]) - wd * zw[a];
+                    dv[a] = eta * (rt * e * zw[a] - iz) - wd * zv[a];
                 }
             }
-            let mut dz = nalgebra::DMatrixViewMut::from_slice(
-                &mut dy.as_mut_slice()[off..off + k2 * m],
-                k2,
-                m,
-            );
-            dz.rows_mut(0, k).copy_from(&top);
-            dz.rows_mut(k, k).copy_from(&bottom);
             off += k2 * m;
         }
-        // 5. Biases.
+        // 5. Biases: dβ_k = η_b [Mb_k − Σ_a T0^{ka} P_{ka}] (spec §3.5).
         if let Some(eta_b) = self.model.bias_lr {
             let (p, mb) = ker
                 .p
@@ -394,7 +410,7 @@ impl Theory {
                 .ok_or_else(|| Error::InvalidState("bias kernels missing".into()))?;
             for a in 0..k {
                 let s: f64 = (0..k).map(|b| t0[(a, b)] * p[(a, b)]).sum();
-                dy[off + a] = eta_b * (mb[a] - s);
+                dys[off + a] = eta_b * (mb[a] - s);
             }
         }
         Ok(())
