@@ -1,7 +1,7 @@
 //! Theory benchmarks (issue: theory engine). Run with `cargo bench --bench theory`.
-//! Cases: K=2, two spikes + bulk, t ∈ [0, 10], 100 outputs (target ≤ 1 ms); K=10, ten spikes
-//! + bulk to t = 10⁴ (target ≤ 1 s); D = 500 with all eigenvalues distinct (no grouping) to
-//! t = 10. The reference implementation needs ≈ 45 s for K=2, D=500 to t=10.
+//! Cases: K=2, two spikes and bulk, t ∈ [0, 10], 100 outputs (target ≤ 1 ms); K=10, ten
+//! spikes and bulk to t = 10⁴ (target ≤ 1 s); D = 500 with all eigenvalues distinct (no
+//! grouping) to t = 10. The reference implementation needs ≈ 45 s for K=2, D=500 to t=10.
 
 use aedyn::config::Config;
 use aedyn::theory::Theory;

@@ -928,6 +928,26 @@ fn gauss_hermite(n: usize) -> (Vec<f64>, Vec<f64>) {
     (x, w)
 }
 
+/// Test error from the kernels and order parameters (spec §3.6), exact at any D for Gaussian
+/// inputs since λ and ν are exactly Gaussian:
+/// `ε_g = ½ tr Ω/D − Σ_k E1_k R^{kk} + ½ Σ_{k,l} T0^{kl} I2_{kl}`.
+pub fn test_error(
+    kernels: &Kernels,
+    r: &DMatrix<f64>,
+    t0: &DMatrix<f64>,
+    trace_over_dim: f64,
+) -> f64 {
+    let k = r.nrows();
+    let mut eps = 0.5 * trace_over_dim;
+    for a in 0..k {
+        eps -= kernels.e1[a] * r[(a, a)];
+        for b in 0..k {
+            eps += 0.5 * t0[(a, b)] * kernels.i2[(a, b)];
+        }
+    }
+    eps
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1107,24 +1127,4 @@ mod tests {
         // B_{01} = P(λ^0 > −0.2, 2λ^0 > 0.3) = Φ(min(m_0, m_1)) with m = (0.2, −0.15)
         assert!((exact.b[(0, 1)] - norm_cdf(-0.15)).abs() < TIGHT);
     }
-}
-
-/// Test error from the kernels and order parameters (spec §3.6), exact at any D for Gaussian
-/// inputs since λ and ν are exactly Gaussian:
-/// `ε_g = ½ tr Ω/D − Σ_k E1_k R^{kk} + ½ Σ_{k,l} T0^{kl} I2_{kl}`.
-pub fn test_error(
-    kernels: &Kernels,
-    r: &DMatrix<f64>,
-    t0: &DMatrix<f64>,
-    trace_over_dim: f64,
-) -> f64 {
-    let k = r.nrows();
-    let mut eps = 0.5 * trace_over_dim;
-    for a in 0..k {
-        eps -= kernels.e1[a] * r[(a, a)];
-        for b in 0..k {
-            eps += 0.5 * t0[(a, b)] * kernels.i2[(a, b)];
-        }
-    }
-    eps
 }
