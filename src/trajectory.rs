@@ -82,6 +82,23 @@ impl OrderParams {
         op
     }
 
+    /// All entries in the column order of [`order_param_columns`]: Q, R, T, T0 row-major,
+    /// then β.
+    pub fn flatten(&self) -> Vec<f64> {
+        let mut out = Vec::new();
+        for m in [&self.q, &self.r, &self.t, &self.t0] {
+            for a in 0..m.nrows() {
+                for b in 0..m.ncols() {
+                    out.push(m[(a, b)]);
+                }
+            }
+        }
+        if let Some(beta) = &self.beta {
+            out.extend(beta.iter());
+        }
+        out
+    }
+
     /// Number of hidden units K.
     pub fn hidden(&self) -> usize {
         self.q.nrows()
@@ -151,17 +168,8 @@ pub fn order_param_columns(k: usize, with_bias: bool) -> Vec<String> {
 }
 
 fn push_order_params(line: &mut String, op: &OrderParams) {
-    for m in [&op.q, &op.r, &op.t, &op.t0] {
-        for a in 0..m.nrows() {
-            for b in 0..m.ncols() {
-                let _ = write!(line, ",{:e}", m[(a, b)]);
-            }
-        }
-    }
-    if let Some(beta) = &op.beta {
-        for v in beta.iter() {
-            let _ = write!(line, ",{v:e}");
-        }
+    for v in op.flatten() {
+        let _ = write!(line, ",{v:e}");
     }
 }
 
