@@ -205,23 +205,29 @@ mod tests {
 
     #[test]
     fn npy_c_and_fortran_orders() {
+        use npyz::WriterBuilder;
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("m.npy");
         let data = [1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0];
-        let mut buf = Vec::new();
-        {
-            let mut w = npyz::WriteOptions::new()
-                .default_dtype()
-                .shape(&[2, 3])
-                .writer(&mut buf)
-                .begin_nd()
-                .unwrap();
-            w.extend(data.iter().copied()).unwrap();
-            w.finish().unwrap();
+        for (name, order, expected) in [
+            ("c.npy", npyz::Order::C, DMatrix::from_row_slice(2, 3, &data)),
+            ("f.npy", npyz::Order::Fortran, DMatrix::from_column_slice(2, 3, &data)),
+        ] {
+            let p = dir.path().join(name);
+            let mut buf = Vec::new();
+            {
+                let mut w = npyz::WriteOptions::new()
+                    .default_dtype()
+                    .shape(&[2, 3])
+                    .order(order)
+                    .writer(&mut buf)
+                    .begin_nd()
+                    .unwrap();
+                w.extend(data.iter().copied()).unwrap();
+                w.finish().unwrap();
+            }
+            std::fs::write(&p, &buf).unwrap();
+            assert_eq!(read_matrix(&p).unwrap(), expected, "{name}");
         }
-        std::fs::write(&p, &buf).unwrap();
-        let m = read_matrix(&p).unwrap();
-        assert_eq!(m, DMatrix::from_row_slice(2, 3, &data));
     }
 
     #[test]

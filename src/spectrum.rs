@@ -24,7 +24,8 @@ pub struct EigenGroup {
     pub multiplicity: usize,
 }
 
-/// The spectrum of Ω at dimension D as groups of equal eigenvalues, largest first.
+/// The spectrum of Ω at dimension D as groups of eigenvalues: equal eigenvalues merged and
+/// largest first, except for [`Spectrum::ungrouped`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spectrum {
     dim: usize,
@@ -66,12 +67,34 @@ impl Spectrum {
         })
     }
 
+    /// One group per direction, in the given order, without aggregating equal eigenvalues:
+    /// the per-direction ODE of spec §3.2 (what the reference code integrates). Useful to
+    /// check the aggregation of spec §4, and for spectra without repeated eigenvalues.
+    pub fn ungrouped(eigenvalues: &[f64]) -> Result<Self> {
+        if let Some(v) = eigenvalues.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+            return Err(Error::config(
+                "data.eigenvalues",
+                format!("eigenvalue {v} is not a finite number ≥ 0"),
+            ));
+        }
+        Ok(Spectrum {
+            dim: eigenvalues.len(),
+            groups: eigenvalues
+                .iter()
+                .map(|&rho| EigenGroup {
+                    rho,
+                    multiplicity: 1,
+                })
+                .collect(),
+        })
+    }
+
     /// The dimension D.
     pub fn dim(&self) -> usize {
         self.dim
     }
 
-    /// The groups, largest eigenvalue first.
+    /// The groups (largest eigenvalue first unless ungrouped).
     pub fn groups(&self) -> &[EigenGroup] {
         &self.groups
     }
@@ -94,14 +117,16 @@ impl Spectrum {
     /// the error of the best rank-m linear reconstruction, for `m = 0..=k`.
     pub fn pca_errors(&self, k: usize) -> Vec<f64> {
         let d = self.dim as f64;
-        let mut out = Vec::with_capacity(k + 1);
-        let mut explained = 0.0;
-        let mut it = self
+        let mut top: Vec<(f64, usize)> = self
             .groups
             .iter()
-            .flat_map(|g| std::iter::repeat_n(g.rho / d, g.multiplicity));
+            .map(|g| (g.rho / d, g.multiplicity))
+            .collect();
+        top.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut it = top.iter().flat_map(|&(r, n)| std::iter::repeat_n(r, n));
         let trace = self.trace_over_dim();
-        out.push(0.5 * trace);
+        let mut explained = 0.0;
+        let mut out = vec![0.5 * trace];
         for _ in 0..k {
             explained += it.next().unwrap_or(0.0);
             out.push(0.5 * (trace - explained).max(0.0));
@@ -514,4 +539,142 @@ fn spike_vectors(d: usize, m: usize, kind: SpikeDirections, seed: u64) -> DMatri
         }
     }
     a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Exact arithmetic up to a few roundoffs.
+    const EXACT: f64 = 1e-12;
+
+    fn spiked(
+        d: usize,
+        spikes: &[f64],
+        bulk: f64,
+        normalize: bool,
+        dirs: SpikeDirections,
+    ) -> Covariance {
+        Covariance::spiked(&SpikedParams {
+            dim: d,
+            spikes: spikes.to_vec(),
+            bulk,
+            normalize,
+            directions: dirs,
+            seed: 3,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn pca_errors_match_the_spec_examples() {
+        // Spec §3.7: θ = (25, 9)/35, b = 1/35 at D = 200: ε_PCA(2) = ½ b (1 − 2/200) = 0.0141429.
+        let c = spiked(
+            200,
+            &[25.0 / 35.0, 9.0 / 35.0],
+            1.0 / 35.0,
+            false,
+            SpikeDirections::Canonical,
+        );
+        let e = c.pca_errors(3);
+        let tr = 34.0 / 35.0 + 198.0 / 200.0 / 35.0;
+        assert!((e[0] - 0.5 * tr).abs() < EXACT);
+        assert!((e[1] - 0.5 * (tr - 25.0 / 35.0)).abs() < EXACT);
+        assert!((e[2] - 0.5 / 35.0 * 198.0 / 200.0).abs() < EXACT);
+        assert!((e[3] - 0.5 / 35.0 * 197.0 / 200.0).abs() < EXACT);
+    }
+
+    #[test]
+    fn normalisation_gives_unit_trace_and_groups_are_sorted() {
+        let c = spiked(1000, &[9.0, 25.0], 1.0, true, SpikeDirections::Random);
+        assert!((c.spectrum().trace_over_dim() - 1.0).abs() < EXACT);
+        let g = c.spectrum().groups();
+        assert_eq!(g.len(), 3);
+        assert!(g[0].rho > g[1].rho && g[1].rho > g[2].rho);
+        assert_eq!(g[2].multiplicity, 998);
+        assert_eq!(c.bases()[2], GroupBasis::Complement);
+    }
+
+    #[test]
+    fn equal_spikes_form_one_group() {
+        let c = spiked(50, &[2.0, 2.0, 1.0], 0.5, false, SpikeDirections::Random);
+        let g = c.spectrum().groups();
+        assert_eq!(g.len(), 3);
+        assert_eq!(g[0].multiplicity, 2);
+        assert_eq!(g[1].multiplicity, 1);
+        assert_eq!(g[2].multiplicity, 47);
+    }
+
+    #[test]
+    fn spike_directions_are_orthonormal() {
+        for dirs in [
+            SpikeDirections::Random,
+            SpikeDirections::Sinusoidal,
+            SpikeDirections::Canonical,
+        ] {
+            let u = spike_vectors(300, 4, dirs, 9);
+            let dev = (&u * u.transpose() - DMatrix::<f64>::identity(4, 4)).amax();
+            assert!(dev < EXACT, "{dirs:?}: {dev}");
+        }
+    }
+
+    #[test]
+    fn group_moments_add_up_to_the_total_and_match_explicit_projections() {
+        let d = 40;
+        let c = spiked(d, &[3.0, 1.0], 0.2, false, SpikeDirections::Random);
+        let y = DMatrix::from_fn(4, d, |i, j| ((i * 7 + j * 3) as f64 * 0.37).sin());
+        let s = c.group_moments(&y).unwrap();
+        let total: DMatrix<f64> = s.iter().fold(DMatrix::zeros(4, 4), |acc, m| acc + m);
+        assert!((total - &y * y.transpose()).amax() < EXACT);
+        // Ω-weighted sum equals y Ω yᵀ computed with a dense Ω.
+        let mut omega = DMatrix::<f64>::identity(d, d) * 0.2;
+        if let GroupBasis::Vectors(u) = &c.bases()[0] {
+            omega += u.transpose() * u * (3.0 * d as f64 - 0.2);
+        }
+        if let GroupBasis::Vectors(u) = &c.bases()[1] {
+            omega += u.transpose() * u * (1.0 * d as f64 - 0.2);
+        }
+        let weighted: DMatrix<f64> = s
+            .iter()
+            .zip(c.spectrum().groups())
+            .fold(DMatrix::zeros(4, 4), |acc, (m, g)| acc + m * g.rho);
+        let dense = &y * omega * y.transpose();
+        assert!(
+            (weighted - &dense).amax() < EXACT * dense.amax(),
+            "weighted moments"
+        );
+    }
+
+    #[test]
+    fn eigen_grouping_and_binning() {
+        let vals = [5.0, 1.0, 1.0, 1.0, 0.0, 2.0];
+        let c = Covariance::from_eigen(&vals, None, None).unwrap();
+        let g = c.spectrum().groups();
+        assert_eq!(g.len(), 4);
+        assert_eq!(
+            g[2],
+            EigenGroup {
+                rho: 1.0,
+                multiplicity: 3
+            }
+        );
+        assert_eq!(c.bases()[2], GroupBasis::Coordinates(vec![1, 2, 3]));
+        // A continuous spectrum binned into 4 groups keeps the trace.
+        let vals: Vec<f64> = (0..100).map(|i| (-(i as f64) / 10.0).exp()).collect();
+        let b = Covariance::from_eigen(&vals, None, Some(4)).unwrap();
+        assert!(b.spectrum().groups().len() <= 4);
+        let tr: f64 = vals.iter().sum::<f64>() / 100.0;
+        assert!((b.spectrum().trace_over_dim() - tr).abs() < EXACT);
+        // PCA errors come from the exact eigenvalues.
+        assert!((b.pca_errors(1)[1] - 0.5 * (tr - 0.01)).abs() < EXACT);
+    }
+
+    #[test]
+    fn non_orthonormal_eigenvectors_are_rejected() {
+        let u = DMatrix::from_row_slice(2, 2, &[1.0, 0.5, 0.0, 1.0]);
+        let e = Covariance::from_eigen(&[1.0, 2.0], Some(&u), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("data.eigenvectors"), "{e}");
+    }
 }
