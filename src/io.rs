@@ -209,8 +209,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = [1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0];
         for (name, order, expected) in [
-            ("c.npy", npyz::Order::C, DMatrix::from_row_slice(2, 3, &data)),
-            ("f.npy", npyz::Order::Fortran, DMatrix::from_column_slice(2, 3, &data)),
+            (
+                "c.npy",
+                npyz::Order::C,
+                DMatrix::from_row_slice(2, 3, &data),
+            ),
+            (
+                "f.npy",
+                npyz::Order::Fortran,
+                DMatrix::from_column_slice(2, 3, &data),
+            ),
         ] {
             let p = dir.path().join(name);
             let mut buf = Vec::new();
