@@ -15,6 +15,7 @@ pub mod error;
 pub mod io;
 pub mod model;
 pub mod rng;
+pub mod sgd;
 pub mod spectrum;
 pub mod theory;
 pub mod trajectory;

@@ -33,6 +33,21 @@ struct Common {
 enum Command {
     /// Integrate the ODEs: writes OUT/theory.csv, OUT/groups.csv, OUT/run.json.
     Theory(Common),
+    /// Run finite-width SGD for several seeds: writes OUT/sim.csv, OUT/groups.csv, OUT/init/,
+    /// OUT/run.json.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Number of replicates (seeds init.seed, init.seed + 1, …); overrides simulation.seeds.
+    #[arg(long)]
+    seeds: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
 }
 
 fn load(common: &Common) -> anyhow::Result<Option<(aedyn::config::Experiment, PathBuf)>> {
@@ -65,6 +80,33 @@ fn run() -> anyhow::Result<()> {
                     last.unwrap_or(f64::NAN),
                     out.display()
                 );
+            }
+        }
+        Command::Simulate(args) => {
+            if let Some((exp, out)) = load(&args.common)? {
+                let opts = aedyn::cli::SimulateOptions {
+                    seeds: args.seeds,
+                    progress: aedyn::cli::progress_wanted(args.quiet),
+                };
+                let report = aedyn::cli::simulate(&exp, &out, &opts)?;
+                for (seed, e) in &report.failures {
+                    eprintln!("seed {seed} failed: {e}");
+                }
+                eprintln!(
+                    "simulate: {} seeds finished, {} failed, {:.0} steps/s, {:.1} s → {}",
+                    report.runs.len(),
+                    report.failures.len(),
+                    report.steps_per_second,
+                    report.wall_seconds,
+                    out.display()
+                );
+                if !report.failures.is_empty() {
+                    anyhow::bail!(
+                        "{} of {} seeds failed (finished seeds were written)",
+                        report.failures.len(),
+                        report.failures.len() + report.runs.len()
+                    );
+                }
             }
         }
     }

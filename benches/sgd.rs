@@ -1,0 +1,40 @@
+//! SGD step throughput (one thread): one training step = drawing the input from the spiked
+//! covariance plus the network update. Reported as time per step.
+//!
+//! Cases: D = 10⁴, K = 10, 10 spikes (the large case of the issue), and D = 500, K = 2 with
+//! the default two spikes.
+
+use aedyn::config::Config;
+use aedyn::rng::{rng_for, stream};
+use aedyn::sgd::Simulator;
+use criterion::{criterion_group, criterion_main, Criterion};
+
+fn step(c: &mut Criterion) {
+    let cases = [
+        (
+            "D=10000,K=10,M=10",
+            10_000,
+            10,
+            (1..=10).map(f64::from).collect(),
+        ),
+        ("D=500,K=2,M=2", 500, 2, vec![25.0, 9.0]),
+    ];
+    let mut group = c.benchmark_group("sgd_step");
+    for (name, dim, hidden, spikes) in cases {
+        let mut cfg = Config::default();
+        cfg.data.dim = dim;
+        cfg.data.spikes = spikes;
+        cfg.network.hidden = hidden;
+        let exp = cfg.resolve().expect("valid config");
+        let sim = Simulator::new(&exp).expect("simulator");
+        let mut net = sim.initial_network(0).expect("network");
+        let mut rng = rng_for(0, stream::TRAIN);
+        group.bench_function(name, |b| {
+            b.iter(|| net.train_step(sim.source(), &mut rng));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, step);
+criterion_main!(benches);

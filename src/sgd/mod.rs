@@ -1,0 +1,276 @@
+//! Finite-width online SGD simulations of the autoencoder (spec `autoencoder-ode.md` §1, §5,
+//! §8.3), measured in the same order parameters as the theory.
+//!
+//! * [`Network`]: weights and the training step of every rule;
+//! * [`DataSource`]: inputs `x ~ N(0, Ω)` from the experiment's [`Covariance`];
+//! * [`Simulator`]: one replicate per seed, many seeds in parallel (rayon). Every replicate
+//!   draws from its own streams (`rng::rng_for(seed, stream::{INIT, TRAIN, TEST})`), so the
+//!   results are bit-identical for any thread count.
+//!
+//! At every output time `t` the replicate has made `n = round(t·D)` steps (the first step
+//! count ≥ t·D up to rounding of t·D) and records the exact time `n/D`. With minibatches
+//! (B > 1) a step averages B gradients, and time still counts steps: `t = steps/D`.
+
+mod data;
+mod linalg;
+mod network;
+
+use nalgebra::{DMatrix, DVector};
+use rayon::prelude::*;
+
+pub use data::{DataSource, GaussianSampler};
+pub use network::Network;
+
+use crate::activation::{test_error, KernelEvaluator};
+use crate::config::Experiment;
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::rng::{rng_for, stream, Rng};
+use crate::spectrum::Covariance;
+use crate::trajectory::{GroupDensity, OrderParams, Snapshot, Trajectory};
+
+/// A run whose test error exceeds this multiple of its initial scale is declared diverged.
+/// (A blow-up, not a slow drift: a healthy run stays within O(1) of its initial error.)
+pub const BLOWUP_FACTOR: f64 = 1e6;
+
+/// The number of steps at output time `t`: `t·D` rounded, except that a value more than
+/// rounding noise (1e-9 relative) above an integer goes up to the next one.
+pub fn steps_at(t: f64, dim: usize) -> u64 {
+    let x = t * dim as f64;
+    let r = x.round();
+    if (x - r).abs() <= 1e-9 * x.max(1.0) {
+        r as u64
+    } else {
+        x.ceil() as u64
+    }
+}
+
+/// The exact order parameters, group densities and test error of a network (spec §2, §3.6).
+#[derive(Debug, Clone)]
+pub struct Measurement {
+    /// (Q, R, T, T0, β).
+    pub order_params: OrderParams,
+    /// Densities of each eigenvalue group.
+    pub groups: Vec<GroupDensity>,
+    /// ε_g from the order parameters (exact for Gaussian inputs).
+    pub test_error: f64,
+}
+
+/// An empirical mean with its standard error.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    /// The sample mean.
+    pub mean: f64,
+    /// Its standard error `sd/√n`.
+    pub std_err: f64,
+}
+
+/// The result of one replicate.
+#[derive(Debug, Clone)]
+pub struct SeedRun {
+    /// The replicate's seed.
+    pub seed: u64,
+    /// Initial encoder W0 (K×D).
+    pub w0: DMatrix<f64>,
+    /// Initial decoder V0 (K×D; the effective decoder κW0 when tied).
+    pub v0: DMatrix<f64>,
+    /// The measurements at the output times (the first is the initial state).
+    pub trajectory: Trajectory,
+    /// Steps made.
+    pub steps: u64,
+}
+
+/// Simulates an [`Experiment`] with SGD.
+pub struct Simulator<'a> {
+    exp: &'a Experiment,
+    source: DataSource,
+    evaluator: KernelEvaluator,
+}
+
+impl<'a> Simulator<'a> {
+    /// A simulator of `exp`; inputs come from `exp.covariance` itself.
+    pub fn new(exp: &'a Experiment) -> Result<Self> {
+        if exp.initial_weights(exp.replicate_seed(0)).is_none() {
+            return Err(Error::config(
+                "init.kind",
+                "a simulation needs weights: use \"random\" or \"weights\", not \"densities\"",
+            ));
+        }
+        Ok(Simulator {
+            exp,
+            source: DataSource::gaussian(&exp.covariance),
+            evaluator: KernelEvaluator::new(exp.model.activation, exp.quadrature_nodes)?,
+        })
+    }
+
+    /// The input source.
+    pub fn source(&self) -> &DataSource {
+        &self.source
+    }
+
+    /// Total steps of one replicate (to the last output time).
+    pub fn total_steps(&self) -> u64 {
+        let d = self.exp.covariance.dim();
+        self.exp
+            .times
+            .iter()
+            .map(|&t| steps_at(t, d))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The network of replicate `seed` at initialisation.
+    pub fn initial_network(&self, seed: u64) -> Result<Network> {
+        let (w0, v0) = self
+            .exp
+            .initial_weights(seed)
+            .expect("checked in Simulator::new");
+        Network::new(
+            &self.exp.model,
+            &w0,
+            &v0,
+            self.exp.bias0.as_ref(),
+            self.exp.config.training.batch,
+        )
+    }
+
+    /// Exact measurement of `net` (spec §2: densities from the weights through the
+    /// covariance's group structure, O(K·D·n_explicit + K²·D); §3.6: test error).
+    pub fn measure(&self, net: &Network) -> Result<Measurement> {
+        measure(&self.exp.covariance, &self.exp.model, &self.evaluator, net)
+    }
+
+    /// Empirical test error on the `n` held-out inputs of replicate `seed` (stream TEST; the
+    /// same inputs at every call): mean of `|x − x̂|²/(2D)` with its standard error.
+    pub fn empirical_test_error(&self, net: &Network, seed: u64, n: usize) -> Estimate {
+        let mut rng = rng_for(seed, stream::TEST);
+        let mut x = vec![0.0; self.source.dim()];
+        let (mut sum, mut sum2) = (0.0, 0.0);
+        for _ in 0..n {
+            self.source.sample(&mut rng, &mut x);
+            let l = net.loss(&x);
+            sum += l;
+            sum2 += l * l;
+        }
+        let nf = n as f64;
+        let mean = sum / nf;
+        let var = (sum2 / nf - mean * mean).max(0.0) * nf / (nf - 1.0).max(1.0);
+        Estimate {
+            mean,
+            std_err: (var / nf).sqrt(),
+        }
+    }
+
+    /// Run replicate `seed` through the output times. `progress(n)` is called with the
+    /// number of steps made since its previous call.
+    pub fn run_seed(&self, seed: u64, progress: &(dyn Fn(u64) + Sync)) -> Result<SeedRun> {
+        let mut net = self.initial_network(seed)?;
+        let (w0, v0) = (net.encoder(), net.decoder());
+        let d = self.exp.covariance.dim();
+        let test_samples = self.exp.config.simulation.test_samples;
+        let mut rng: Rng = rng_for(seed, stream::TRAIN);
+        let mut trajectory = Trajectory::default();
+        let mut steps = 0u64;
+        let mut scale = None;
+        const PROGRESS_CHUNK: u64 = 1000;
+        for &t in &self.exp.times {
+            let target = steps_at(t, d);
+            while steps < target {
+                net.train_step(&self.source, &mut rng);
+                steps += 1;
+                if steps % PROGRESS_CHUNK == 0 {
+                    progress(PROGRESS_CHUNK);
+                }
+            }
+            let time = steps as f64 / d as f64;
+            let diverged = |detail: String| Error::Diverged {
+                what: format!("simulation seed {seed}"),
+                time,
+                detail,
+            };
+            if !net.is_finite() {
+                return Err(diverged("non-finite weights".into()));
+            }
+            let m = self.measure(&net).map_err(|e| diverged(e.to_string()))?;
+            // The initial error, or the error of the zero network ½ tr Ω/D if larger.
+            let eps_scale = *scale.get_or_insert(
+                m.test_error
+                    .max(0.5 * self.exp.covariance.spectrum().trace_over_dim()),
+            );
+            if !(m.test_error.is_finite() && m.order_params.is_finite()) {
+                return Err(diverged(format!("test error {}", m.test_error)));
+            }
+            if m.test_error > BLOWUP_FACTOR * eps_scale {
+                return Err(diverged(format!(
+                    "test error {:e} > {BLOWUP_FACTOR:e} × its initial scale {eps_scale:e}",
+                    m.test_error
+                )));
+            }
+            let empirical = (test_samples > 0)
+                .then(|| self.empirical_test_error(&net, seed, test_samples).mean);
+            trajectory.snapshots.push(Snapshot {
+                time,
+                test_error: m.test_error,
+                test_error_empirical: empirical,
+                order_params: m.order_params,
+                groups: m.groups,
+            });
+        }
+        progress(steps % PROGRESS_CHUNK);
+        Ok(SeedRun {
+            seed,
+            w0,
+            v0,
+            trajectory,
+            steps,
+        })
+    }
+
+    /// Run the given seeds in parallel; one result per seed, in the given order. A failed
+    /// seed does not stop the others.
+    pub fn run(
+        &self,
+        seeds: &[u64],
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Vec<(u64, Result<SeedRun>)> {
+        seeds
+            .par_iter()
+            .map(|&s| (s, self.run_seed(s, progress)))
+            .collect()
+    }
+}
+
+/// Exact measurement of `net` for data covariance `cov` (see [`Simulator::measure`]).
+pub fn measure(
+    cov: &Covariance,
+    model: &Model,
+    evaluator: &KernelEvaluator,
+    net: &Network,
+) -> Result<Measurement> {
+    let (w, v) = (net.encoder(), net.decoder());
+    let (k, d) = (w.nrows(), w.ncols());
+    // Rows of y: ω-side w^k and ν̃-side v^k/√D, so S_G = [[q_G, r_Gᵀ], [r_G, t_G]].
+    let mut y = DMatrix::zeros(2 * k, d);
+    y.view_mut((0, 0), (k, d)).copy_from(&w);
+    y.view_mut((k, 0), (k, d))
+        .copy_from(&(v / (d as f64).sqrt()));
+    let groups: Vec<GroupDensity> = cov
+        .group_moments(&y)?
+        .iter()
+        .map(GroupDensity::from_moment)
+        .collect();
+    let beta: Option<DVector<f64>> = net.beta();
+    let op = OrderParams::from_groups(cov.spectrum(), &groups, beta);
+    let ker = evaluator.kernels(
+        &op.q,
+        &op.r.diagonal(),
+        op.beta.as_ref(),
+        model.bias_lr.is_some(),
+    )?;
+    let eps = test_error(&ker, &op.r, &op.t0, cov.spectrum().trace_over_dim());
+    Ok(Measurement {
+        order_params: op,
+        groups,
+        test_error: eps,
+    })
+}

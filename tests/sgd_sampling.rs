@@ -1,0 +1,186 @@
+//! The simulator's inputs have exactly the theory's covariance, and the exact test error from
+//! the order parameters (spec §3.6) agrees with the empirical one — within sampling error.
+
+use aedyn::activation::Activation;
+use aedyn::config::Config;
+use aedyn::rng::{rng_for, Rng};
+use aedyn::sgd::{DataSource, Simulator};
+use aedyn::spectrum::{Covariance, GroupBasis, SpikeDirections, SpikedParams};
+use nalgebra::{DMatrix, DVector};
+use rand_distr::{Distribution, StandardNormal};
+
+/// Number of samples of the covariance checks.
+const N: usize = 100_000;
+/// Allowed deviation in standard errors. Each test makes ~20 such comparisons; at 5 s.e. a
+/// false alarm has probability ~1e-5 per test (and the seeds are fixed).
+const K_SE: f64 = 5.0;
+
+/// Unit vectors in R^d as rows: `rows`, Gram–Schmidt against `against` (rows) and each other.
+fn orthonormal(rng: &mut Rng, n: usize, d: usize, against: &[DVector<f64>]) -> Vec<DVector<f64>> {
+    let mut out: Vec<DVector<f64>> = Vec::new();
+    for _ in 0..n {
+        let mut v = DVector::from_fn(d, |_, _| StandardNormal.sample(rng));
+        for _ in 0..2 {
+            for u in against.iter().chain(&out) {
+                v -= u * u.dot(&v);
+            }
+        }
+        out.push(v.normalize());
+    }
+    out
+}
+
+/// Second moments `E[(a·x)(b·x)]` over `N` samples for the given directions: a matrix.
+fn projected_moments(source: &DataSource, dirs: &[DVector<f64>], seed: u64) -> DMatrix<f64> {
+    let d = source.dim();
+    let mut rng = rng_for(seed, 0);
+    let mut x = vec![0.0; d];
+    let m = dirs.len();
+    let mut s = DMatrix::zeros(m, m);
+    for _ in 0..N {
+        source.sample(&mut rng, &mut x);
+        let xv = DVector::from_column_slice(&x);
+        let p: Vec<f64> = dirs.iter().map(|u| u.dot(&xv)).collect();
+        for a in 0..m {
+            for b in 0..m {
+                s[(a, b)] += p[a] * p[b];
+            }
+        }
+    }
+    s / N as f64
+}
+
+/// Compare the sampled moments with `E[(a·x)(b·x)] = δ_ab ρ_a`: the standard error of a
+/// Gaussian sample variance is ρ√(2/N), of a covariance √(ρ_a ρ_b / N).
+fn check_moments(what: &str, s: &DMatrix<f64>, rho: &[f64]) {
+    let n = N as f64;
+    for a in 0..rho.len() {
+        for b in 0..rho.len() {
+            let (want, se) = if a == b {
+                (rho[a], rho[a] * (2.0 / n).sqrt())
+            } else {
+                (0.0, (rho[a] * rho[b] / n).sqrt())
+            };
+            let z = (s[(a, b)] - want) / se;
+            eprintln!(
+                "{what} ({a},{b}): {:.6} vs {want:.6}: {z:+.2} s.e.",
+                s[(a, b)]
+            );
+            assert!(
+                z.abs() < K_SE,
+                "{what} ({a},{b}): {} vs {want}, {z:.2} s.e.",
+                s[(a, b)]
+            );
+        }
+    }
+}
+
+fn explicit_rows(cov: &Covariance) -> Vec<(f64, DVector<f64>)> {
+    let mut out = Vec::new();
+    for (g, basis) in cov.bases().iter().enumerate() {
+        if let GroupBasis::Vectors(u) = basis {
+            for r in 0..u.nrows() {
+                out.push((cov.spectrum().groups()[g].rho, u.row(r).transpose()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn spiked_inputs_have_the_spiked_covariance() {
+    let d = 100;
+    for directions in [SpikeDirections::Random, SpikeDirections::Sinusoidal] {
+        let cov = Covariance::spiked(&SpikedParams {
+            dim: d,
+            spikes: vec![25.0, 9.0],
+            bulk: 1.0,
+            normalize: true,
+            directions,
+            seed: 3,
+        })
+        .unwrap();
+        let source = DataSource::gaussian(&cov);
+        let spikes = explicit_rows(&cov);
+        assert_eq!(spikes.len(), 2);
+        let spike_dirs: Vec<DVector<f64>> = spikes.iter().map(|(_, u)| u.clone()).collect();
+        let bulk_dirs = orthonormal(&mut rng_for(9, 1), 3, d, &spike_dirs);
+        let bulk = cov.spectrum().groups().last().unwrap().rho;
+        let dirs: Vec<DVector<f64>> = spike_dirs.iter().chain(&bulk_dirs).cloned().collect();
+        let rho: Vec<f64> = spikes
+            .iter()
+            .map(|(r, _)| *r)
+            .chain(std::iter::repeat_n(bulk, 3))
+            .collect();
+        let s = projected_moments(&source, &dirs, 11);
+        check_moments(&format!("spiked {directions:?}"), &s, &rho);
+    }
+}
+
+#[test]
+fn file_spectra_have_their_covariance() {
+    // Eigenvalues above and below the largest group's (the base of the sampler), with
+    // explicit eigenvectors (a random rotation) and without (canonical basis).
+    let d = 40;
+    let mut values = vec![1.0; d];
+    values[..2].copy_from_slice(&[3.0, 3.0]);
+    values[2] = 7.0;
+    for v in values[30..].iter_mut() {
+        *v = 0.25;
+    }
+    let mut rng = rng_for(21, 0);
+    let q = orthonormal(&mut rng, d, d, &[]);
+    let u = DMatrix::from_columns(&q);
+    for vectors in [Some(&u), None] {
+        let cov = Covariance::from_eigen(&values, vectors, None).unwrap();
+        let source = DataSource::gaussian(&cov);
+        let picks = [2usize, 0, 1, 5, 30, 39];
+        let dirs: Vec<DVector<f64>> = picks
+            .iter()
+            .map(|&i| match vectors {
+                Some(u) => u.column(i).into_owned(),
+                None => DVector::from_fn(d, |j, _| f64::from(j == i)),
+            })
+            .collect();
+        let rho: Vec<f64> = picks.iter().map(|&i| values[i]).collect();
+        let s = projected_moments(&source, &dirs, 12);
+        check_moments(&format!("eigen, vectors {}", vectors.is_some()), &s, &rho);
+    }
+}
+
+#[test]
+fn exact_test_error_matches_the_empirical_one() {
+    // A trained-for-a-while network (non-trivial Q, R, T0), every activation the kernels
+    // support; ReLU also with a trained bias.
+    let mut cases: Vec<(Activation, bool)> = Activation::ALL.iter().map(|&a| (a, false)).collect();
+    cases.push((Activation::Relu, true));
+    for (activation, bias) in cases {
+        let mut c = Config::default();
+        c.data.dim = 200;
+        c.network.activation = activation;
+        c.network.hidden = 3;
+        c.init.std = 0.5;
+        if bias {
+            c.training.bias_lr = Some(0.4);
+            c.init.bias = Some(vec![0.3, -0.2, 0.1]);
+        }
+        let exp = c.resolve().unwrap();
+        let sim = Simulator::new(&exp).unwrap();
+        let mut net = sim.initial_network(exp.replicate_seed(0)).unwrap();
+        let mut rng = rng_for(5, 0);
+        for _ in 0..2000 {
+            net.train_step(sim.source(), &mut rng);
+        }
+        let exact = sim.measure(&net).unwrap().test_error;
+        let emp = sim.empirical_test_error(&net, 17, 20_000);
+        let z = (emp.mean - exact) / emp.std_err;
+        eprintln!(
+            "{activation} bias {bias}: exact {exact:.6}, empirical {:.6} ± {:.6}: {z:+.2} s.e.",
+            emp.mean, emp.std_err
+        );
+        assert!(
+            z.abs() < K_SE,
+            "{activation}: {exact} vs {emp:?} ({z:.2} s.e.)"
+        );
+    }
+}
