@@ -116,6 +116,22 @@ pub fn progress_wanted(quiet: bool) -> bool {
     !quiet && std::env::var_os("CI").is_none() && std::io::stderr().is_terminal()
 }
 
+/// A progress bar over `total` units (SGD steps), or a hidden one when not `enabled`.
+pub fn progress_bar(enabled: bool, total: u64, label: &str) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressStyle};
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::new(total);
+    b.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} {label} [{{elapsed_precise}}] {{wide_bar}} {{percent}}% ({{per_sec}}, eta {{eta}})"
+        ))
+        .expect("valid template"),
+    );
+    b
+}
+
 /// Outcome of one replicate as recorded in `run.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct SeedStatus {
@@ -168,7 +184,6 @@ struct SimulateRecord<'a> {
 pub fn simulate(exp: &Experiment, out: &Path, opts: &SimulateOptions) -> Result<SimulationReport> {
     use crate::io::write_matrix_csv;
     use crate::sgd::Simulator;
-    use indicatif::{ProgressBar, ProgressStyle};
 
     let start = Instant::now();
     let n = opts.seeds.unwrap_or(exp.config.simulation.seeds);
@@ -178,18 +193,7 @@ pub fn simulate(exp: &Experiment, out: &Path, opts: &SimulateOptions) -> Result<
     let seeds: Vec<u64> = (0..n).map(|j| exp.replicate_seed(j)).collect();
     let sim = Simulator::new(exp)?;
     let total = sim.total_steps() * n as u64;
-    let bar = if opts.progress {
-        let b = ProgressBar::new(total);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} simulate [{elapsed_precise}] {wide_bar} {percent}% ({per_sec}, eta {eta})",
-            )
-            .expect("valid template"),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress_bar(opts.progress, total, "simulate");
     let results = sim.run(&seeds, &|steps| bar.inc(steps));
     bar.finish_and_clear();
     let wall = start.elapsed().as_secs_f64();
@@ -298,4 +302,166 @@ pub fn simulate(exp: &Experiment, out: &Path, opts: &SimulateOptions) -> Result<
         wall_seconds: wall,
         steps_per_second,
     })
+}
+
+/// What `aedyn compare` wrote.
+#[derive(Debug)]
+pub struct CompareReport {
+    /// The comparison (runs, theories, summaries).
+    pub comparison: crate::compare::Comparison,
+    /// Wall time in seconds.
+    pub wall_seconds: f64,
+}
+
+#[derive(Serialize)]
+struct CompareRecord<'a> {
+    aedyn_version: &'a str,
+    command: &'a str,
+    config: &'a crate::config::Config,
+    seeds: Vec<u64>,
+    failed_seeds: &'a [(u64, String)],
+    pca_errors: Vec<f64>,
+    spectrum: Vec<GroupRecord>,
+    wall_seconds: f64,
+    observables: &'a [crate::compare::ObservableSummary],
+}
+
+/// The seeds of `n` replicates (`init.seed + j`), with `n` from `--seeds` or the config.
+fn replicate_seeds(exp: &Experiment, seeds: Option<usize>) -> Result<Vec<u64>> {
+    let n = seeds.unwrap_or(exp.config.simulation.seeds);
+    if n == 0 {
+        return Err(crate::error::Error::config("--seeds", "must be ≥ 1"));
+    }
+    Ok((0..n).map(|j| exp.replicate_seed(j)).collect())
+}
+
+/// `aedyn compare`: simulate the seeds, integrate each seed's theory from its exact initial
+/// state, and write `out/theory.csv` (with a `seed` column), `out/sim.csv`, `out/compare.json`
+/// (per observable and seed: max/mean absolute deviation, normalised by the theory's range;
+/// mean and worst over seeds; the ensemble means' deviation) and the figure
+/// `out/compare.png` + `.svg`.
+pub fn compare(exp: &Experiment, out: &Path, opts: &SimulateOptions) -> Result<CompareReport> {
+    let start = Instant::now();
+    let seeds = replicate_seeds(exp, opts.seeds)?;
+    let sim = crate::sgd::Simulator::new(exp)?;
+    let bar = progress_bar(opts.progress, sim.total_steps() * seeds.len() as u64, "compare");
+    let comparison = crate::compare::compare(exp, &seeds, &|s| bar.inc(s))?;
+    bar.finish_and_clear();
+    let k = exp.model.hidden;
+    let bias = exp.model.bias_lr.is_some();
+    let theory_rows: Vec<Labelled<'_>> = comparison
+        .pairs
+        .iter()
+        .map(|(r, t)| Labelled {
+            seed: Some(r.seed),
+            trajectory: t,
+        })
+        .collect();
+    let sim_rows: Vec<Labelled<'_>> = comparison
+        .pairs
+        .iter()
+        .map(|(r, _)| Labelled {
+            seed: Some(r.seed),
+            trajectory: &r.trajectory,
+        })
+        .collect();
+    write_atomic(
+        &out.join("theory.csv"),
+        order_param_csv(&theory_rows, k, bias, true, false).as_bytes(),
+    )?;
+    write_atomic(
+        &out.join("sim.csv"),
+        order_param_csv(&sim_rows, k, bias, true, exp.config.simulation.test_samples > 0)
+            .as_bytes(),
+    )?;
+    // FIGURE: compare
+    let wall_seconds = start.elapsed().as_secs_f64();
+    let record = CompareRecord {
+        aedyn_version: VERSION,
+        command: "compare",
+        config: &exp.config,
+        seeds: comparison.pairs.iter().map(|(r, _)| r.seed).collect(),
+        failed_seeds: &comparison.failed,
+        pca_errors: exp.covariance.pca_errors(k),
+        spectrum: spectrum_record(exp.covariance.spectrum()),
+        wall_seconds,
+        observables: &comparison.summaries,
+    };
+    let json = serde_json::to_string_pretty(&record).expect("serialisable record");
+    write_atomic(&out.join("compare.json"), json.as_bytes())?;
+    Ok(CompareReport {
+        comparison,
+        wall_seconds,
+    })
+}
+
+#[derive(Serialize)]
+struct ValidateRecord<'a> {
+    aedyn_version: &'a str,
+    command: &'a str,
+    config: &'a crate::config::Config,
+    dims: &'a [usize],
+    seeds: usize,
+    validation: &'a crate::compare::Validation,
+    exponent_in_expected_range: bool,
+    wall_seconds: f64,
+}
+
+/// The range in which the fitted exponent is expected for O(D^{-1/2}) fluctuations plus
+/// O(1/D) corrections (issue: comparison).
+pub const EXPECTED_EXPONENT: std::ops::RangeInclusive<f64> = -0.8..=-0.3;
+
+/// `aedyn validate`: the deviation between theory and simulation against D, as
+/// `out/validate.csv`, `out/validate.json` (with the fitted exponent and whether it lies in
+/// [`EXPECTED_EXPONENT`]) and the log–log figure `out/validate.png` + `.svg`.
+pub fn validate(
+    config: &crate::config::Config,
+    dims: &[usize],
+    seeds: usize,
+    out: &Path,
+    progress: bool,
+) -> Result<crate::compare::Validation> {
+    let start = Instant::now();
+    let exp = config.resolve()?;
+    let total_steps: u64 = dims
+        .iter()
+        .map(|&d| {
+            exp.times
+                .last()
+                .map_or(0, |t| crate::sgd::steps_at(*t, d))
+                * seeds as u64
+        })
+        .sum();
+    let bar = progress_bar(progress, total_steps, "validate");
+    let v = crate::compare::validate(config, dims, seeds, &|s| bar.inc(s))?;
+    bar.finish_and_clear();
+    let mut csv = String::from(
+        "dim,seeds,test_error_max_norm,test_error_max_norm_se,test_error_max_abs,order_params_max_norm\n",
+    );
+    for r in &v.rows {
+        csv.push_str(&format!(
+            "{},{},{:e},{:e},{:e},{:e}\n",
+            r.dim,
+            r.seeds,
+            r.test_error_max_norm,
+            r.test_error_max_norm_se,
+            r.test_error_max_abs,
+            r.order_params_max_norm
+        ));
+    }
+    write_atomic(&out.join("validate.csv"), csv.as_bytes())?;
+    // FIGURE: validate
+    let record = ValidateRecord {
+        aedyn_version: VERSION,
+        command: "validate",
+        config,
+        dims,
+        seeds,
+        validation: &v,
+        exponent_in_expected_range: EXPECTED_EXPONENT.contains(&v.exponent),
+        wall_seconds: start.elapsed().as_secs_f64(),
+    };
+    let json = serde_json::to_string_pretty(&record).expect("serialisable record");
+    write_atomic(&out.join("validate.json"), json.as_bytes())?;
+    Ok(v)
 }

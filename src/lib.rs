@@ -10,6 +10,7 @@
 
 pub mod activation;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod error;
 pub mod io;
