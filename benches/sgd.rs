@@ -11,7 +11,12 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 fn step(c: &mut Criterion) {
     let cases = [
-        ("D=10000,K=10,M=10", 10_000, 10, (1..=10).map(f64::from).collect()),
+        (
+            "D=10000,K=10,M=10",
+            10_000,
+            10,
+            (1..=10).map(f64::from).collect(),
+        ),
         ("D=500,K=2,M=2", 500, 2, vec![25.0, 9.0]),
     ];
     let mut group = c.benchmark_group("sgd_step");
