@@ -373,8 +373,8 @@ fn sanger_step_matches_its_formula() {
     let mut want = c.w.clone();
     for k in 0..K {
         let mut r = x.clone();
-        for a in 0..=k {
-            r -= c.w.row(a).transpose() * y[a];
+        for (a, ya) in y.iter().enumerate().take(k + 1) {
+            r -= c.w.row(a).transpose() * *ya;
         }
         let new = (c.w.row(k) + m.lr / (d * d) * y[k] * r.transpose()) * (1.0 - 0.5 / d);
         want.set_row(k, &new);

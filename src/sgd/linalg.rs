@@ -35,6 +35,27 @@ pub fn scaled_axpy(y: &mut [f64], s: f64, a: f64, x: &[f64]) {
     }
 }
 
+/// Fused: returns `y·x` with the old `y`, then `y ← s (y + a x)`; one pass over memory.
+#[inline]
+pub fn dot_then_scaled_axpy(y: &mut [f64], s: f64, a: f64, x: &[f64]) -> f64 {
+    debug_assert_eq!(x.len(), y.len());
+    let mut acc = [0.0f64; 4];
+    let mut cy = y.chunks_exact_mut(4);
+    let mut cx = x.chunks_exact(4);
+    for (yc, xc) in (&mut cy).zip(&mut cx) {
+        for l in 0..4 {
+            acc[l] += yc[l] * xc[l];
+            yc[l] = s * (yc[l] + a * xc[l]);
+        }
+    }
+    let mut tail = 0.0;
+    for (yi, xi) in cy.into_remainder().iter_mut().zip(cx.remainder()) {
+        tail += *yi * xi;
+        *yi = s * (*yi + a * xi);
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,7 +68,11 @@ mod tests {
         // Different summation order: agreement to a few ulps of the terms.
         assert!((dot(&x, &y0) - naive).abs() < 1e-14);
         let mut y = y0.clone();
-        scaled_axpy(&mut y, 0.9, 0.5, &x);
+        let d = dot_then_scaled_axpy(&mut y, 0.9, 0.5, &x);
+        assert_eq!(d, dot(&y0, &x));
+        let mut z = y0.clone();
+        scaled_axpy(&mut z, 0.9, 0.5, &x);
+        assert_eq!(y, z);
         for i in 0..11 {
             assert_eq!(y[i], 0.9 * (y0[i] + 0.5 * x[i]));
         }

@@ -23,7 +23,7 @@
 use nalgebra::{DMatrix, DVector};
 
 use super::data::DataSource;
-use super::linalg::{axpy, dot, scaled_axpy};
+use super::linalg::{axpy, dot, dot_then_scaled_axpy, scaled_axpy};
 use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::model::{Model, Rule};
@@ -61,9 +61,12 @@ pub struct Network {
     v: Vec<f64>,
     /// β (length K) when an encoder bias is trained.
     beta: Option<Vec<f64>>,
-    /// The current minibatch, B×D row-major.
+    // Scratch space of one step.
     xs: Vec<f64>,
-    scratch: Scratch,
+    res: Vec<f64>,
+    act: Vec<f64>,
+    dact: Vec<f64>,
+    dots: Vec<f64>,
 }
 
 impl Network {
@@ -135,7 +138,10 @@ impl Network {
             },
             beta,
             xs: vec![0.0; batch * d],
-            scratch: Scratch::new(k, batch),
+            res: vec![0.0; batch * d],
+            act: vec![0.0; batch * k],
+            dact: vec![0.0; batch * k],
+            dots: vec![0.0; batch],
         })
     }
 
@@ -229,25 +235,30 @@ impl Network {
         Ok(())
     }
 
-    /// The step on the minibatch in `self.xs` (see the module docs). Passes over memory:
-    /// λ (reads W); the fused decoder pass (reads and writes the decoder once, see
-    /// [`decoder_block`]); the encoder update (reads and writes W).
+    /// The step on the minibatch in `self.xs` (see the module docs).
     fn update(&mut self) {
         let (d, k, nb) = (self.dim, self.hidden, self.batch);
         let r = self.rates;
         let xs = std::mem::take(&mut self.xs);
-        let mut s = std::mem::take(&mut self.scratch);
+        let mut res = std::mem::take(&mut self.res);
+        let (mut act, mut dact) = (
+            std::mem::take(&mut self.act),
+            std::mem::take(&mut self.dact),
+        );
         for (b, x) in xs.chunks_exact(d).enumerate() {
             self.activations(
                 x,
-                &mut s.act[b * k..(b + 1) * k],
-                &mut s.dact[b * k..(b + 1) * k],
+                &mut act[b * k..(b + 1) * k],
+                &mut dact[b * k..(b + 1) * k],
             );
         }
-        // Decoder coefficient per (unit, input), in row units (v = κ row): (rate/(B κ)) g(λ).
-        for unit in 0..k {
-            for b in 0..nb {
-                s.coef[unit * nb + b] = r.decoder / (nb as f64 * r.kappa) * s.act[b * k + unit];
+        res.copy_from_slice(&xs);
+        if !r.truncated {
+            // Δ_b = x_b − Σ_a v^a g(λ_b^a), at the pre-step decoder.
+            for (b, rb) in res.chunks_exact_mut(d).enumerate() {
+                for a in 0..k {
+                    axpy(rb, -r.kappa * act[b * k + a], self.decoder_row(a));
+                }
             }
         }
         // Decay is applied once per matrix: in the encoder pass when the decoder is W.
@@ -257,47 +268,45 @@ impl Network {
         } else {
             r.decay
         };
-        let pass = DecoderPass {
-            d,
-            k,
-            nb,
-            kappa: r.kappa,
-            truncated: r.truncated,
-            decay: decoder_decay,
-            xs: &xs,
-            act: &s.act,
-            coef: &s.coef,
-        };
-        let dec = if self.v.is_empty() {
-            &mut self.w
-        } else {
-            &mut self.v
-        };
-        s.acc4.iter_mut().for_each(|a| *a = [0.0; 4]);
-        s.acc1.iter_mut().for_each(|a| *a = [0.0; 1]);
-        let full = d - d % 4;
-        for i0 in (0..full).step_by(4) {
-            pass.block(dec, i0, &mut s.res4, &mut s.acc4);
-        }
-        for i0 in full..d {
-            pass.block(dec, i0, &mut s.res1, &mut s.acc1);
-        }
-        // v^k·Δ_b^{(k)} at the pre-step decoder (fixed summation order).
-        for (j, dot) in s.dots.iter_mut().enumerate() {
-            let (a, t) = (s.acc4[j], s.acc1[j][0]);
-            *dot = r.kappa * (((a[0] + a[1]) + (a[2] + a[3])) + t);
-        }
-        // Encoder: w^k ← s[w^k + (η/D^{5/2}) (1/B) Σ_b (v^k·Δ_b^{(k)}) g'(λ_b^k) x_b]; bias likewise.
         let inv_b = 1.0 / nb as f64;
         for unit in 0..k {
+            let row = if self.v.is_empty() {
+                &mut self.w[unit * d..(unit + 1) * d]
+            } else {
+                &mut self.v[unit * d..(unit + 1) * d]
+            };
+            if r.truncated {
+                // Δ_b^{(k)} = Δ_b^{(k−1)} − v^k g(λ_b^k), at the pre-step decoder row.
+                for (b, rb) in res.chunks_exact_mut(d).enumerate() {
+                    axpy(rb, -r.kappa * act[b * k + unit], row);
+                }
+            }
+            // v^k·Δ_b^{(k)} at the pre-step row, and v^k += (rate/B) Σ_b g Δ_b^{(k)}
+            // (row units: v = κ row).
+            let c = r.decoder * inv_b / r.kappa;
+            if nb == 1 {
+                self.dots[0] =
+                    r.kappa * dot_then_scaled_axpy(row, decoder_decay, c * act[unit], &res);
+            } else {
+                for (b, rb) in res.chunks_exact(d).enumerate() {
+                    self.dots[b] = r.kappa * dot(row, rb);
+                }
+                for (b, rb) in res.chunks_exact(d).enumerate() {
+                    axpy(row, c * act[b * k + unit], rb);
+                }
+                if decoder_decay != 1.0 {
+                    row.iter_mut().for_each(|v| *v *= decoder_decay);
+                }
+            }
+            // Encoder: w^k += (η/D^{5/2}) (1/B) Σ_b (v^k·Δ_b^{(k)}) g'(λ_b^k) x_b; bias likewise.
             let mut bias_step = 0.0;
             if has_encoder_pass {
                 let wrow = &mut self.w[unit * d..(unit + 1) * d];
                 for (b, x) in xs.chunks_exact(d).enumerate() {
-                    let a = s.dots[unit * nb + b] * s.dact[b * k + unit];
+                    let a = self.dots[b] * dact[b * k + unit];
                     bias_step += a;
-                    let decay = if b + 1 == nb { r.decay } else { 1.0 };
-                    scaled_axpy(wrow, decay, r.encoder * inv_b * a, x);
+                    let s = if b + 1 == nb { r.decay } else { 1.0 };
+                    scaled_axpy(wrow, s, r.encoder * inv_b * a, x);
                 }
             }
             if let Some(beta) = self.beta.as_mut() {
@@ -305,106 +314,8 @@ impl Network {
             }
         }
         self.xs = xs;
-        self.scratch = s;
-    }
-}
-
-/// Scratch space of one step (sizes fixed by K and B).
-#[derive(Debug, Clone, Default)]
-struct Scratch {
-    /// g(λ_b^k), index b·K + k.
-    act: Vec<f64>,
-    /// g'(λ_b^k), index b·K + k.
-    dact: Vec<f64>,
-    /// Decoder coefficients, index k·B + b.
-    coef: Vec<f64>,
-    /// v^k·Δ_b^{(k)}, index k·B + b.
-    dots: Vec<f64>,
-    /// Residual lanes per input (4-lane blocks and the 1-lane tail).
-    res4: Vec<[f64; 4]>,
-    res1: Vec<[f64; 1]>,
-    /// Dot-product lanes per (unit, input).
-    acc4: Vec<[f64; 4]>,
-    acc1: Vec<[f64; 1]>,
-}
-
-impl Scratch {
-    fn new(k: usize, nb: usize) -> Self {
-        Scratch {
-            act: vec![0.0; nb * k],
-            dact: vec![0.0; nb * k],
-            coef: vec![0.0; k * nb],
-            dots: vec![0.0; k * nb],
-            res4: vec![[0.0; 4]; nb],
-            res1: vec![[0.0; 1]; nb],
-            acc4: vec![[0.0; 4]; k * nb],
-            acc1: vec![[0.0; 1]; k * nb],
-        }
-    }
-}
-
-/// The fused decoder pass of one step, coordinate block by coordinate block: for
-/// coordinates `i0..i0+L` it forms the residuals `Δ_b^{(k)}` (all units for `sgd`, a running
-/// sum over units a ≤ k for `truncated`/Sanger), accumulates `row_k·Δ_b^{(k)}` with the
-/// pre-step row, and writes `row_k ← s (row_k + Σ_b coef_{kb} Δ_b^{(k)})` — one read and one
-/// write of the decoder per step.
-struct DecoderPass<'a> {
-    d: usize,
-    k: usize,
-    nb: usize,
-    kappa: f64,
-    truncated: bool,
-    decay: f64,
-    xs: &'a [f64],
-    act: &'a [f64],
-    coef: &'a [f64],
-}
-
-impl DecoderPass<'_> {
-    #[inline(always)]
-    fn block<const L: usize>(
-        &self,
-        dec: &mut [f64],
-        i0: usize,
-        res: &mut [[f64; L]],
-        acc: &mut [[f64; L]],
-    ) {
-        let (d, k, nb) = (self.d, self.k, self.nb);
-        for (b, rb) in res.iter_mut().enumerate() {
-            rb.copy_from_slice(&self.xs[b * d + i0..b * d + i0 + L]);
-        }
-        if !self.truncated {
-            for a in 0..k {
-                let va = &dec[a * d + i0..a * d + i0 + L];
-                for (b, rb) in res.iter_mut().enumerate() {
-                    let g = self.kappa * self.act[b * k + a];
-                    for l in 0..L {
-                        rb[l] -= g * va[l];
-                    }
-                }
-            }
-        }
-        for unit in 0..k {
-            let vk = &mut dec[unit * d + i0..unit * d + i0 + L];
-            for (b, rb) in res.iter_mut().enumerate() {
-                if self.truncated {
-                    let g = self.kappa * self.act[b * k + unit];
-                    for l in 0..L {
-                        rb[l] -= g * vk[l];
-                    }
-                }
-                let ab = &mut acc[unit * nb + b];
-                for l in 0..L {
-                    ab[l] += vk[l] * rb[l];
-                }
-            }
-            for l in 0..L {
-                let mut step = 0.0;
-                for (b, rb) in res.iter().enumerate() {
-                    step += self.coef[unit * nb + b] * rb[l];
-                }
-                vk[l] = self.decay * (vk[l] + step);
-            }
-        }
+        self.res = res;
+        self.act = act;
+        self.dact = dact;
     }
 }
