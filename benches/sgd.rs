@@ -2,7 +2,9 @@
 //! covariance plus the network update. Reported as time per step.
 //!
 //! Cases: D = 10⁴, K = 10, 10 spikes (the large case of the issue), and D = 500, K = 2 with
-//! the default two spikes.
+//! the default two spikes; each with random spike directions (the sampler streams the M×D
+//! direction matrix every step) and with canonical directions (the eigenbasis of Ω: equal in
+//! law for the rotation-invariant Gaussian initialisation, and no direction pass).
 
 use aedyn::config::Config;
 use aedyn::rng::{rng_for, stream};
@@ -10,18 +12,18 @@ use aedyn::sgd::Simulator;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn step(c: &mut Criterion) {
+    use aedyn::spectrum::SpikeDirections::{Canonical, Random};
+    let ten: Vec<f64> = (1..=10).map(f64::from).collect();
     let cases = [
-        (
-            "D=10000,K=10,M=10",
-            10_000,
-            10,
-            (1..=10).map(f64::from).collect(),
-        ),
-        ("D=500,K=2,M=2", 500, 2, vec![25.0, 9.0]),
+        ("D=10000,K=10,M=10,random", 10_000, 10, ten.clone(), Random),
+        ("D=10000,K=10,M=10,canonical", 10_000, 10, ten, Canonical),
+        ("D=500,K=2,M=2,random", 500, 2, vec![25.0, 9.0], Random),
+        ("D=500,K=2,M=2,canonical", 500, 2, vec![25.0, 9.0], Canonical),
     ];
     let mut group = c.benchmark_group("sgd_step");
-    for (name, dim, hidden, spikes) in cases {
+    for (name, dim, hidden, spikes, directions) in cases {
         let mut cfg = Config::default();
+        cfg.data.directions = directions;
         cfg.data.dim = dim;
         cfg.data.spikes = spikes;
         cfg.network.hidden = hidden;
