@@ -18,7 +18,13 @@ fn step(c: &mut Criterion) {
         ("D=10000,K=10,M=10,random", 10_000, 10, ten.clone(), Random),
         ("D=10000,K=10,M=10,canonical", 10_000, 10, ten, Canonical),
         ("D=500,K=2,M=2,random", 500, 2, vec![25.0, 9.0], Random),
-        ("D=500,K=2,M=2,canonical", 500, 2, vec![25.0, 9.0], Canonical),
+        (
+            "D=500,K=2,M=2,canonical",
+            500,
+            2,
+            vec![25.0, 9.0],
+            Canonical,
+        ),
     ];
     let mut group = c.benchmark_group("sgd_step");
     for (name, dim, hidden, spikes, directions) in cases {

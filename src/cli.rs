@@ -344,7 +344,11 @@ pub fn compare(exp: &Experiment, out: &Path, opts: &SimulateOptions) -> Result<C
     let start = Instant::now();
     let seeds = replicate_seeds(exp, opts.seeds)?;
     let sim = crate::sgd::Simulator::new(exp)?;
-    let bar = progress_bar(opts.progress, sim.total_steps() * seeds.len() as u64, "compare");
+    let bar = progress_bar(
+        opts.progress,
+        sim.total_steps() * seeds.len() as u64,
+        "compare",
+    );
     let comparison = crate::compare::compare(exp, &seeds, &|s| bar.inc(s))?;
     bar.finish_and_clear();
     let k = exp.model.hidden;
@@ -371,10 +375,16 @@ pub fn compare(exp: &Experiment, out: &Path, opts: &SimulateOptions) -> Result<C
     )?;
     write_atomic(
         &out.join("sim.csv"),
-        order_param_csv(&sim_rows, k, bias, true, exp.config.simulation.test_samples > 0)
-            .as_bytes(),
+        order_param_csv(
+            &sim_rows,
+            k,
+            bias,
+            true,
+            exp.config.simulation.test_samples > 0,
+        )
+        .as_bytes(),
     )?;
-    // FIGURE: compare
+    crate::figures::compare_figure(exp, &comparison, &out.join("compare"))?;
     let wall_seconds = start.elapsed().as_secs_f64();
     let record = CompareRecord {
         aedyn_version: VERSION,
@@ -425,12 +435,7 @@ pub fn validate(
     let exp = config.resolve()?;
     let total_steps: u64 = dims
         .iter()
-        .map(|&d| {
-            exp.times
-                .last()
-                .map_or(0, |t| crate::sgd::steps_at(*t, d))
-                * seeds as u64
-        })
+        .map(|&d| exp.times.last().map_or(0, |t| crate::sgd::steps_at(*t, d)) * seeds as u64)
         .sum();
     let bar = progress_bar(progress, total_steps, "validate");
     let v = crate::compare::validate(config, dims, seeds, &|s| bar.inc(s))?;
@@ -450,7 +455,7 @@ pub fn validate(
         ));
     }
     write_atomic(&out.join("validate.csv"), csv.as_bytes())?;
-    // FIGURE: validate
+    crate::figures::validate_figure(&v, &out.join("validate"))?;
     let record = ValidateRecord {
         aedyn_version: VERSION,
         command: "validate",

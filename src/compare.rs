@@ -132,15 +132,40 @@ impl Comparison {
 /// The theory of one simulated seed: from its exact initial weights, on its time grid.
 pub fn theory_for(exp: &Experiment, theory: &Theory, run: &SeedRun) -> Result<Trajectory> {
     let init = InitialState::from_weights(&exp.covariance, &run.w0, &run.v0, exp.bias0.clone())?;
+    // Output times closer than 1/D round to the same step count: integrate over the
+    // distinct times and map the snapshots back onto the simulation's grid.
     let times = run.trajectory.times();
-    Ok(theory.run(&init, &times, exp.tolerances)?.trajectory)
+    let mut unique = times.clone();
+    unique.dedup();
+    let tr = theory.run(&init, &unique, exp.tolerances)?.trajectory;
+    let mut it = tr.snapshots.iter().peekable();
+    let snapshots = times
+        .iter()
+        .map(|&t| {
+            while it.peek().is_some_and(|s| s.time < t) {
+                it.next();
+            }
+            it.peek()
+                .map(|s| (*s).clone())
+                .expect("every time was integrated")
+        })
+        .collect();
+    Ok(Trajectory { snapshots })
 }
 
 /// Simulate `seeds` and integrate the theory of each; summarise the deviations.
-pub fn compare(exp: &Experiment, seeds: &[u64], progress: &(dyn Fn(u64) + Sync)) -> Result<Comparison> {
+pub fn compare(
+    exp: &Experiment,
+    seeds: &[u64],
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Comparison> {
     use rayon::prelude::*;
     let sim = Simulator::new(exp)?;
-    let theory = Theory::new(exp.model.clone(), exp.covariance.spectrum().clone(), exp.quadrature_nodes)?;
+    let theory = Theory::new(
+        exp.model.clone(),
+        exp.covariance.spectrum().clone(),
+        exp.quadrature_nodes,
+    )?;
     let results = sim.run(seeds, progress);
     let mut failed = Vec::new();
     let runs: Vec<SeedRun> = results
@@ -155,11 +180,19 @@ pub fn compare(exp: &Experiment, seeds: &[u64], progress: &(dyn Fn(u64) + Sync))
         return Err(Error::Diverged {
             what: "every simulation seed".into(),
             time: f64::NAN,
-            detail: failed.iter().map(|(s, e)| format!("seed {s}: {e}")).collect::<Vec<_>>().join("; "),
+            detail: failed
+                .iter()
+                .map(|(s, e)| format!("seed {s}: {e}"))
+                .collect::<Vec<_>>()
+                .join("; "),
         });
     }
     let summaries = summarise(exp, &pairs);
-    Ok(Comparison { pairs, failed, summaries })
+    Ok(Comparison {
+        pairs,
+        failed,
+        summaries,
+    })
 }
 
 /// Deviation summaries of every observable (see [`ObservableSummary`]).
@@ -168,7 +201,13 @@ pub fn summarise(exp: &Experiment, pairs: &[(SeedRun, Trajectory)]) -> Vec<Obser
     let bias = exp.model.bias_lr.is_some();
     let per_pair: Vec<(u64, Vec<(String, Vec<f64>)>, Vec<(String, Vec<f64>)>)> = pairs
         .iter()
-        .map(|(run, th)| (run.seed, observables(th, k, bias), observables(&run.trajectory, k, bias)))
+        .map(|(run, th)| {
+            (
+                run.seed,
+                observables(th, k, bias),
+                observables(&run.trajectory, k, bias),
+            )
+        })
         .collect();
     let names: Vec<String> = per_pair[0].1.iter().map(|(n, _)| n.clone()).collect();
     names
@@ -181,8 +220,20 @@ pub fn summarise(exp: &Experiment, pairs: &[(SeedRun, Trajectory)]) -> Vec<Obser
                 .collect();
             let devs: Vec<Deviation> = per_seed.iter().map(|(_, d)| *d).collect();
             let n = per_pair[0].1[i].1.len();
-            let avg = |which: fn(&(u64, Vec<(String, Vec<f64>)>, Vec<(String, Vec<f64>)>)) -> &Vec<(String, Vec<f64>)>| -> Vec<f64> {
-                (0..n).map(|t| mean(&per_pair.iter().map(|p| which(p)[i].1[t]).collect::<Vec<_>>())).collect()
+            let avg = |which: fn(
+                &(u64, Vec<(String, Vec<f64>)>, Vec<(String, Vec<f64>)>),
+            ) -> &Vec<(String, Vec<f64>)>|
+             -> Vec<f64> {
+                (0..n)
+                    .map(|t| {
+                        mean(
+                            &per_pair
+                                .iter()
+                                .map(|p| which(p)[i].1[t])
+                                .collect::<Vec<_>>(),
+                        )
+                    })
+                    .collect()
             };
             ObservableSummary {
                 name: name.clone(),
@@ -232,7 +283,11 @@ pub fn fit_slope(x: &[f64], y: &[f64]) -> (f64, f64) {
     let b = sxy / sxx;
     let a = my - b * mx;
     let rss: f64 = x.iter().zip(y).map(|(u, v)| (v - a - b * u).powi(2)).sum();
-    let se = if n > 2.0 { (rss / (n - 2.0) / sxx).sqrt() } else { f64::NAN };
+    let se = if n > 2.0 {
+        (rss / (n - 2.0) / sxx).sqrt()
+    } else {
+        f64::NAN
+    };
     (b, se)
 }
 
@@ -254,18 +309,25 @@ pub fn validate(
         let exp = c.resolve()?;
         let seed_list: Vec<u64> = (0..seeds).map(|j| exp.replicate_seed(j)).collect();
         let cmp = compare(&exp, &seed_list, progress)?;
-        let te = cmp.summary("test_error").expect("test_error is always summarised");
+        let te = cmp
+            .summary("test_error")
+            .expect("test_error is always summarised");
         let norms: Vec<f64> = te.per_seed.iter().filter_map(|(_, d)| d.max_norm).collect();
         let m = mean(&norms);
         let se = if norms.len() > 1 {
-            (norms.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (norms.len() - 1) as f64 / norms.len() as f64).sqrt()
+            (norms.iter().map(|v| (v - m).powi(2)).sum::<f64>()
+                / (norms.len() - 1) as f64
+                / norms.len() as f64)
+                .sqrt()
         } else {
             f64::NAN
         };
         let ops: Vec<f64> = cmp
             .summaries
             .iter()
-            .filter(|s| s.name.starts_with("Q_") || s.name.starts_with("R_") || s.name.starts_with("T0_"))
+            .filter(|s| {
+                s.name.starts_with("Q_") || s.name.starts_with("R_") || s.name.starts_with("T0_")
+            })
             .filter_map(|s| s.mean_over_seeds.max_norm)
             .collect();
         rows.push(ValidationRow {
@@ -280,7 +342,11 @@ pub fn validate(
     let x: Vec<f64> = rows.iter().map(|r| (r.dim as f64).ln()).collect();
     let y: Vec<f64> = rows.iter().map(|r| r.test_error_max_norm.ln()).collect();
     let (exponent, exponent_se) = fit_slope(&x, &y);
-    Ok(Validation { rows, exponent, exponent_se })
+    Ok(Validation {
+        rows,
+        exponent,
+        exponent_se,
+    })
 }
 
 #[cfg(test)]
@@ -302,8 +368,15 @@ mod tests {
 
     #[test]
     fn slope_of_an_exact_power_law_with_noise() {
-        let x: Vec<f64> = [250.0f64, 500.0, 1000.0, 2000.0, 4000.0].iter().map(|d| d.ln()).collect();
-        let y: Vec<f64> = x.iter().enumerate().map(|(i, v)| 1.0 - 0.5 * v + [0.01, -0.02, 0.0, 0.02, -0.01][i]).collect();
+        let x: Vec<f64> = [250.0f64, 500.0, 1000.0, 2000.0, 4000.0]
+            .iter()
+            .map(|d| d.ln())
+            .collect();
+        let y: Vec<f64> = x
+            .iter()
+            .enumerate()
+            .map(|(i, v)| 1.0 - 0.5 * v + [0.01, -0.02, 0.0, 0.02, -0.01][i])
+            .collect();
         let (b, se) = fit_slope(&x, &y);
         assert!((b + 0.5).abs() < 3.0 * se && se < 0.05, "{b} ± {se}");
         let (b, se) = fit_slope(&x, &x.iter().map(|v| 2.0 - 0.5 * v).collect::<Vec<_>>());

@@ -36,6 +36,45 @@ enum Command {
     /// Run finite-width SGD for several seeds: writes OUT/sim.csv, OUT/groups.csv, OUT/init/,
     /// OUT/run.json.
     Simulate(SimulateArgs),
+    /// Simulate and integrate each seed's theory from its exact initial state: writes
+    /// OUT/theory.csv, OUT/sim.csv, OUT/compare.json, OUT/compare.png + .svg.
+    Compare(SimulateArgs),
+    /// Deviation between theory and simulation against D: OUT/validate.csv, .json, .png, .svg.
+    Validate(ValidateArgs),
+    /// The paper-style figure set on built-in experiments (PNG, SVG, CSV per figure).
+    Reproduce(ReproduceArgs),
+}
+
+#[derive(Args)]
+struct ValidateArgs {
+    /// Experiment config (TOML); the built-in default when omitted.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Dimensions D, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "250,500,1000,2000,4000")]
+    dims: Vec<usize>,
+    /// Seeds per dimension.
+    #[arg(long, default_value_t = 4)]
+    seeds: usize,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct ReproduceArgs {
+    /// Only this figure (sequential, order_params, activations, validate).
+    #[arg(long)]
+    only: Option<String>,
+    /// Output folder.
+    #[arg(long, default_value = "plots")]
+    out: PathBuf,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Args)]
@@ -108,6 +147,77 @@ fn run() -> anyhow::Result<()> {
                     );
                 }
             }
+        }
+        Command::Compare(args) => {
+            if let Some((exp, out)) = load(&args.common)? {
+                let opts = aedyn::cli::SimulateOptions {
+                    seeds: args.seeds,
+                    progress: aedyn::cli::progress_wanted(args.quiet),
+                };
+                let report = aedyn::cli::compare(&exp, &out, &opts)?;
+                let cmp = &report.comparison;
+                for (seed, e) in &cmp.failed {
+                    eprintln!("seed {seed} failed: {e}");
+                }
+                if let Some(te) = cmp.summary("test_error") {
+                    eprintln!(
+                        "compare: {} seeds, test error: normalised max deviation {:.4} (mean over seeds), {:.4} (worst), {:.4} (ensemble) → {}",
+                        cmp.pairs.len(),
+                        te.mean_over_seeds.max_norm.unwrap_or(f64::NAN),
+                        te.worst_over_seeds.max_norm.unwrap_or(f64::NAN),
+                        te.ensemble.max_norm.unwrap_or(f64::NAN),
+                        out.display()
+                    );
+                }
+                if !cmp.failed.is_empty() {
+                    anyhow::bail!(
+                        "{} seeds failed (the others were written)",
+                        cmp.failed.len()
+                    );
+                }
+            }
+        }
+        Command::Validate(args) => {
+            let config = match &args.config {
+                Some(p) => Config::from_file(p)?,
+                None => Config::default(),
+            };
+            let v = aedyn::cli::validate(
+                &config,
+                &args.dims,
+                args.seeds,
+                &args.out,
+                aedyn::cli::progress_wanted(args.quiet),
+            )?;
+            for r in &v.rows {
+                eprintln!(
+                    "D = {:>6}: normalised max deviation of ε_g {:.4} ± {:.4} ({} seeds)",
+                    r.dim, r.test_error_max_norm, r.test_error_max_norm_se, r.seeds
+                );
+            }
+            let range = aedyn::cli::EXPECTED_EXPONENT;
+            let inside = range.contains(&v.exponent);
+            println!(
+                "validate: deviation ∝ D^({:.3} ± {:.3}); {} the expected range [{}, {}] → {}",
+                v.exponent,
+                v.exponent_se,
+                if inside { "inside" } else { "OUTSIDE" },
+                range.start(),
+                range.end(),
+                args.out.display()
+            );
+        }
+        Command::Reproduce(args) => {
+            let bar =
+                aedyn::cli::progress_bar(aedyn::cli::progress_wanted(args.quiet), 0, "reproduce");
+            let written =
+                aedyn::reproduce::reproduce(&args.out, args.only.as_deref(), &|s| bar.inc(s))?;
+            bar.finish_and_clear();
+            eprintln!(
+                "reproduce: wrote {} → {}",
+                written.join(", "),
+                args.out.display()
+            );
         }
     }
     Ok(())
