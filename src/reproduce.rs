@@ -51,8 +51,8 @@ fn order_params_figure(exp: &Experiment, cmp: &Comparison, stem: &Path) -> Resul
             (|o: &crate::trajectory::OrderParams, k: usize| o.q[(k, k)])
                 as fn(&crate::trajectory::OrderParams, usize) -> f64,
         ),
-        ("R^{kk}", |o, k| o.r[(k, k)]),
-        ("T0^{kk}", |o, k| o.t0[(k, k)]),
+        ("R_kk", |o, k| o.r[(k, k)]),
+        ("T0_kk", |o, k| o.t0[(k, k)]),
     ] {
         let mut p = Panel::new("t", name);
         p.x_log = true;
@@ -94,6 +94,7 @@ fn activations_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()
     p.x_log = true;
     p.y_log = true;
     p.title = Some("K = 2, θ = (25, 9)/35, D = 1000: theory (lines) vs SGD (markers)".into());
+    p.legend = LegendPos::LowerLeft;
     let mut pca = Vec::new();
     for (i, act) in ["linear", "erf", "relu"].into_iter().enumerate() {
         let mut c = Config::default();
