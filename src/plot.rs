@@ -1,0 +1,1471 @@
+//! Paper-quality figures, written as PNG and SVG without any system font library.
+//!
+//! A figure is described declaratively — a [`Figure`] holds [`Panel`]s, a panel holds
+//! [`Series`] and dashed reference lines ([`HLine`]) — and [`render`] draws it with
+//! `plotters`, once into an in-memory bitmap (encoded as PNG) and once into an SVG string,
+//! writing both files atomically.
+//!
+//! Text uses DejaVu Sans, embedded in the library (`assets/fonts/DejaVuSans.ttf`, Bitstream
+//! Vera / Arev licence, see `assets/fonts/LICENSE-DejaVu.txt`), so Greek letters, sub- and
+//! superscript digits (`ε_g`, `θ`, `η`, `λ₁`, `10⁻²`, `·`, `−`, `√`) render on a machine
+//! without fonts installed.
+//!
+//! # Size convention
+//!
+//! All lengths — font sizes, line widths, marker radii, margins — are fixed numbers of
+//! output pixels, independent of the figure size, so figures rendered at the same panel
+//! size look alike. They are designed for panels of [`PANEL_WIDTH`] × [`PANEL_HEIGHT`] px
+//! (a 2× scale: tick labels 26 px, axis labels 30 px, legend 24 px, lines 3 px); use
+//! [`Figure::row`] or [`Figure::grid`] to get that size.
+//!
+//! # Look
+//!
+//! Full box frame with inward ticks on all four sides; log axes snapped to decades,
+//! labelled `10ⁿ` at decades only, with unlabelled minor ticks at 2–9 × 10ⁿ; an
+//! Okabe–Ito colour-blind-safe palette ([`PALETTE`], without the yellow); legends on a
+//! semi-transparent white box placed where they hide the least data ([`LegendPos::Best`])
+//! or outside the axes; faint series at alpha 0.25 and bands at alpha 0.2.
+//! Non-finite points, and non-positive values on log axes, are skipped.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::{register_font, FontStyle, FontTransform, RGBAColor};
+
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
+
+/// Width in pixels of one panel in the figures made by [`Figure::row`] and [`Figure::grid`].
+pub const PANEL_WIDTH: u32 = 1000;
+/// Height in pixels of one panel in the figures made by [`Figure::row`] and [`Figure::grid`].
+pub const PANEL_HEIGHT: u32 = 750;
+
+/// Okabe–Ito colour-blind-safe palette (black, orange, sky blue, bluish green, blue,
+/// vermillion, reddish purple). The yellow `#F0E442` is left out: too pale on white.
+/// [`Series::color`] indexes it modulo its length.
+pub const PALETTE: [RGBColor; 7] = [
+    RGBColor(0x00, 0x00, 0x00),
+    RGBColor(0xE6, 0x9F, 0x00),
+    RGBColor(0x56, 0xB4, 0xE9),
+    RGBColor(0x00, 0x9E, 0x73),
+    RGBColor(0x00, 0x72, 0xB2),
+    RGBColor(0xD5, 0x5E, 0x00),
+    RGBColor(0xCC, 0x79, 0xA7),
+];
+
+/// Font family name under which the embedded font is registered with plotters (and which
+/// the SVG names, so viewers substitute their own sans-serif font).
+const FONT_FAMILY: &str = "sans-serif";
+static FONT_TTF: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+
+// Sizes in output pixels (see the module docs).
+const TICK_FONT: f64 = 26.0;
+const LABEL_FONT: f64 = 30.0;
+const TITLE_FONT: f64 = 30.0;
+const LEGEND_FONT: f64 = 24.0;
+const HLINE_FONT: f64 = 22.0;
+const LINE_WIDTH: f64 = 3.0;
+const HLINE_WIDTH: f64 = 2.0;
+const FRAME_WIDTH: f64 = 2.0;
+const MARKER_RADIUS: f64 = 6.0;
+const MAJOR_TICK: f64 = 12.0;
+const MINOR_TICK: f64 = 6.0;
+const DASH_ON: f64 = 14.0;
+const DASH_OFF: f64 = 9.0;
+const PAD: f64 = 12.0;
+const TICK_GAP: f64 = 10.0;
+const LEGEND_SAMPLE: f64 = 48.0;
+const FAINT_ALPHA: f64 = 0.25;
+const BAND_ALPHA: f64 = 0.2;
+/// The PNG is drawn at this multiple of its size and box-filtered down (anti-aliasing).
+const SUPERSAMPLE: u32 = 2;
+/// Largest accepted figure side, in pixels.
+const MAX_SIDE: u32 = 16_384;
+
+/// How a [`Series`] is drawn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeriesStyle {
+    /// Solid line (theory curves).
+    Line,
+    /// Dashed line.
+    Dashed,
+    /// Filled circles, no line (simulation points).
+    Markers,
+    /// Solid line over a filled band from `lo` to `hi` (same length as `x`), e.g. the
+    /// spread of simulations around their mean.
+    LineWithBand {
+        /// Lower edge of the band at each `x`.
+        lo: Vec<f64>,
+        /// Upper edge of the band at each `x`.
+        hi: Vec<f64>,
+    },
+    /// Filled circles with vertical error bars `y ± err` (same length as `x`).
+    ErrorBars {
+        /// Half-length of the error bar at each `x`.
+        err: Vec<f64>,
+    },
+}
+
+/// One data series of a [`Panel`]: points `(x[i], y[i])` drawn in a [`SeriesStyle`].
+///
+/// Points with a non-finite coordinate, or a non-positive one on a log axis, are skipped
+/// (lines are broken there); if `x` and `y` differ in length the extra points are ignored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Legend entry; `None` keeps the series out of the legend.
+    pub label: Option<String>,
+    /// Abscissae.
+    pub x: Vec<f64>,
+    /// Ordinates.
+    pub y: Vec<f64>,
+    /// How the series is drawn.
+    pub style: SeriesStyle,
+    /// Index into [`PALETTE`] (taken modulo its length).
+    pub color: usize,
+    /// Draw with alpha 0.25 and below the other series (e.g. individual seeds behind
+    /// their mean).
+    pub faint: bool,
+}
+
+impl Series {
+    /// A series without label, in palette colour 0 (black), not faint.
+    pub fn new(x: Vec<f64>, y: Vec<f64>, style: SeriesStyle) -> Self {
+        Self {
+            label: None,
+            x,
+            y,
+            style,
+            color: 0,
+            faint: false,
+        }
+    }
+
+    /// Set the legend entry.
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Set the palette index.
+    pub fn with_color(mut self, color: usize) -> Self {
+        self.color = color;
+        self
+    }
+
+    /// Mark the series as faint.
+    pub fn faint(mut self) -> Self {
+        self.faint = true;
+        self
+    }
+}
+
+/// A dashed grey horizontal reference line across a panel (e.g. the PCA error plateaus
+/// ε_PCA(m)), with an optional small label just outside the right axis, at its height
+/// (the axes shrink to make room, so the label never hides data).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HLine {
+    /// Height of the line, in data coordinates. Included in the y range.
+    pub y: f64,
+    /// Text written right of the axes at the line's height (markup as in [`Panel`]).
+    pub label: Option<String>,
+}
+
+/// Where a panel's legend goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LegendPos {
+    /// The inside corner that covers the fewest data points (ties: upper right, upper
+    /// left, lower left, lower right).
+    #[default]
+    Best,
+    /// Inside, upper right corner.
+    UpperRight,
+    /// Inside, upper left corner.
+    UpperLeft,
+    /// Inside, lower right corner.
+    LowerRight,
+    /// Inside, lower left corner.
+    LowerLeft,
+    /// Outside the axes, to their right (the axes shrink to make room).
+    Outside,
+    /// No legend.
+    None,
+}
+
+/// One set of axes: series, reference lines, axis labels and a legend.
+///
+/// The axis ranges come from the data (series points, band edges, error bars and
+/// reference lines): linear axes get a 5 % margin, log axes are widened to whole decades.
+///
+/// All text (title, axis labels, legend entries, reference-line labels) may use a small
+/// markup: `_x` or `_{xyz}` sets a subscript, `^x` or `^{xyz}` a superscript, so
+/// `"ε_g"`, `"ε_{PCA}(2)"` and `"η D^{-1}"` render as in a paper. Unicode sub/superscript
+/// characters (`λ₁`, `10⁻²`) work as they are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    /// Text centred above the axes (e.g. `"(a)  erf, K = 2"`).
+    pub title: Option<String>,
+    /// Label of the horizontal axis (e.g. `"t"`).
+    pub x_label: String,
+    /// Label of the vertical axis (e.g. `"ε_g"`), written rotated.
+    pub y_label: String,
+    /// Logarithmic horizontal axis.
+    pub x_log: bool,
+    /// Logarithmic vertical axis.
+    pub y_log: bool,
+    /// Data series, drawn bands first, then lines, then markers; faint series first.
+    pub series: Vec<Series>,
+    /// Dashed horizontal reference lines.
+    pub hlines: Vec<HLine>,
+    /// Legend placement; series without a label are not listed.
+    pub legend: LegendPos,
+}
+
+impl Panel {
+    /// An empty panel with linear axes, no title and a [`LegendPos::Best`] legend.
+    pub fn new(x_label: impl Into<String>, y_label: impl Into<String>) -> Self {
+        Self {
+            title: None,
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            x_log: false,
+            y_log: false,
+            series: Vec::new(),
+            hlines: Vec::new(),
+            legend: LegendPos::Best,
+        }
+    }
+}
+
+/// A whole figure: panels laid out on a grid of `columns` columns, filled row by row,
+/// each panel getting an equal share of the `width` × `height` pixel canvas.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    /// The panels, in reading order.
+    pub panels: Vec<Panel>,
+    /// Number of columns; `0` puts all panels in one row.
+    pub columns: usize,
+    /// Width of the PNG (and of the SVG canvas), in pixels.
+    pub width: u32,
+    /// Height of the PNG (and of the SVG canvas), in pixels.
+    pub height: u32,
+}
+
+impl Figure {
+    /// All panels side by side, each [`PANEL_WIDTH`] × [`PANEL_HEIGHT`] px.
+    pub fn row(panels: Vec<Panel>) -> Self {
+        Self::grid(panels, 0)
+    }
+
+    /// Panels on a grid of `columns` columns (`0` = one row), each
+    /// [`PANEL_WIDTH`] × [`PANEL_HEIGHT`] px.
+    pub fn grid(panels: Vec<Panel>, columns: usize) -> Self {
+        let (cols, rows) = grid_shape(panels.len(), columns);
+        Self {
+            panels,
+            columns,
+            width: PANEL_WIDTH * cols as u32,
+            height: PANEL_HEIGHT * rows as u32,
+        }
+    }
+}
+
+/// Columns and rows for `n` panels with `columns` requested (`0` = one row).
+fn grid_shape(n: usize, columns: usize) -> (usize, usize) {
+    let n = n.max(1);
+    let cols = if columns == 0 { n } else { columns.min(n) };
+    (cols, n.div_ceil(cols))
+}
+
+/// Render `fig` to `<path_stem>.png` and `<path_stem>.svg` (the suffixes are appended, so
+/// a stem like `out/fig1.erf` is fine). Each file is written atomically (temporary file
+/// in the same folder, then rename); missing parent folders are created.
+///
+/// # Errors
+/// [`Error::Unsupported`] for a zero or huge (> 16384 px) figure side; [`Error::Io`] if
+/// drawing or writing a file fails (the drawing error is wrapped as the I/O source).
+pub fn render(fig: &Figure, path_stem: &Path) -> Result<()> {
+    if fig.width == 0 || fig.height == 0 || fig.width > MAX_SIDE || fig.height > MAX_SIDE {
+        return Err(Error::Unsupported(format!(
+            "figure size {} × {} px (each side must be 1–{MAX_SIDE})",
+            fig.width, fig.height
+        )));
+    }
+    let png_path = with_suffix(path_stem, "png");
+    let svg_path = with_suffix(path_stem, "svg");
+    let fail = |path: &Path, msg: String| Error::io(path, std::io::Error::other(msg));
+
+    let png = render_png(fig).map_err(|m| fail(&png_path, m))?;
+    write_atomic(&png_path, &png)?;
+    let svg = render_svg(fig).map_err(|m| fail(&svg_path, m))?;
+    write_atomic(&svg_path, svg.as_bytes())
+}
+
+fn with_suffix(stem: &Path, ext: &str) -> PathBuf {
+    let mut s = stem.as_os_str().to_owned();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+/// Internal drawing result: plotters' errors are generic over the backend, so they are
+/// carried as text until [`render`] attaches the file path.
+type DResult<T> = std::result::Result<T, String>;
+
+fn ensure_font() -> DResult<()> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok =
+        *REGISTERED.get_or_init(|| register_font(FONT_FAMILY, FontStyle::Normal, FONT_TTF).is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err("the embedded DejaVu Sans font could not be parsed".to_owned())
+    }
+}
+
+fn render_png(fig: &Figure) -> DResult<Vec<u8>> {
+    ensure_font()?;
+    let ss = SUPERSAMPLE;
+    let (w, h) = (fig.width * ss, fig.height * ss);
+    let mut big = vec![255u8; w as usize * h as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut big, (w, h)).into_drawing_area();
+        draw_figure(&root, fig, f64::from(ss), true)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    let small = downsample(&big, fig.width as usize, fig.height as usize, ss as usize);
+    encode_png(&small, fig.width, fig.height)
+}
+
+fn render_svg(fig: &Figure) -> DResult<String> {
+    ensure_font()?;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (fig.width, fig.height)).into_drawing_area();
+        draw_figure(&root, fig, 1.0, false)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}
+
+/// Box-filter an RGB image of `w·ss × h·ss` pixels down to `w × h`.
+fn downsample(big: &[u8], w: usize, h: usize, ss: usize) -> Vec<u8> {
+    let big_w = w * ss;
+    let n = (ss * ss) as u32;
+    let mut out = vec![0u8; w * h * 3];
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..3 {
+                let mut sum = 0u32;
+                for dy in 0..ss {
+                    let row = (y * ss + dy) * big_w;
+                    for dx in 0..ss {
+                        sum += u32::from(big[(row + x * ss + dx) * 3 + c]);
+                    }
+                }
+                out[(y * w + x) * 3 + c] = ((sum + n / 2) / n) as u8;
+            }
+        }
+    }
+    out
+}
+
+fn encode_png(rgb: &[u8], w: u32, h: u32) -> DResult<Vec<u8>> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc.write_header().map_err(|e| e.to_string())?;
+        writer.write_image_data(rgb).map_err(|e| e.to_string())?;
+        writer.finish().map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
+/// `10` followed by the decade exponent of `v` in superscript digits:
+/// `0.01 → "10⁻²"`, `1 → "10⁰"`, `1000 → "10³"` (the exponent is `log10 v` rounded).
+pub fn format_power_of_ten(v: f64) -> String {
+    let exp = v.log10().round() as i64;
+    let sup: String = exp
+        .to_string()
+        .chars()
+        .map(|c| match c {
+            '-' => '⁻',
+            '0' => '⁰',
+            '1' => '¹',
+            '2' => '²',
+            '3' => '³',
+            '4' => '⁴',
+            '5' => '⁵',
+            '6' => '⁶',
+            '7' => '⁷',
+            '8' => '⁸',
+            _ => '⁹',
+        })
+        .collect();
+    format!("10{sup}")
+}
+
+/// Tick label on a linear axis with tick spacing `step`: as many decimals as the step
+/// needs, a typographic minus, and no `-0`.
+fn format_linear(v: f64, step: f64) -> String {
+    let v = if (v / step).abs() < 1e-9 { 0.0 } else { v };
+    let decimals = (-(step.log10() + 1e-9).floor()).max(0.0) as usize;
+    format!("{v:.decimals$}").replace('-', "\u{2212}")
+}
+
+/// A data range on one axis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Axis {
+    lo: f64,
+    hi: f64,
+    log: bool,
+}
+
+/// Tick marks of one axis: labelled majors and unlabelled minors.
+#[derive(Debug, Clone, PartialEq)]
+struct Ticks {
+    major: Vec<(f64, String)>,
+    minor: Vec<f64>,
+}
+
+fn usable(v: f64, log: bool) -> bool {
+    v.is_finite() && (!log || v > 0.0)
+}
+
+impl Axis {
+    /// Range covering the usable `values`: decades on a log axis, a 5 % margin otherwise.
+    fn from_values(values: impl Iterator<Item = f64>, log: bool) -> Self {
+        let (min, max) = values
+            .filter(|&v| usable(v, log))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(v), b.max(v))
+            });
+        if min > max {
+            let (lo, hi) = if log { (1.0, 10.0) } else { (0.0, 1.0) };
+            return Self { lo, hi, log };
+        }
+        if log {
+            let d0 = (min.log10() + 1e-9).floor();
+            let d1 = (max.log10() - 1e-9).ceil().max(d0 + 1.0);
+            Self {
+                lo: 10f64.powf(d0),
+                hi: 10f64.powf(d1),
+                log,
+            }
+        } else {
+            let span = max - min;
+            let pad = if span > 0.0 {
+                0.05 * span
+            } else {
+                (0.1 * min.abs()).max(0.5)
+            };
+            Self {
+                lo: min - pad,
+                hi: max + pad,
+                log,
+            }
+        }
+    }
+
+    /// Position of `v` along the axis, 0 at `lo` and 1 at `hi`.
+    fn frac(&self, v: f64) -> f64 {
+        if self.log {
+            (v.log10() - self.lo.log10()) / (self.hi.log10() - self.lo.log10())
+        } else {
+            (v - self.lo) / (self.hi - self.lo)
+        }
+    }
+
+    fn contains(&self, v: f64) -> bool {
+        let eps = 1e-9 * (self.hi - self.lo).abs();
+        v >= self.lo - eps && v <= self.hi + eps
+    }
+
+    /// Ticks for about `target` labels.
+    fn ticks(&self, target: usize) -> Ticks {
+        if self.log {
+            self.log_ticks(target)
+        } else {
+            self.linear_ticks(target)
+        }
+    }
+
+    fn log_ticks(&self, target: usize) -> Ticks {
+        let d0 = (self.lo.log10() - 1e-9).ceil() as i64;
+        let d1 = (self.hi.log10() + 1e-9).floor() as i64;
+        let decades = (d1 - d0).max(0) as usize;
+        let stride = (decades + 1).div_ceil(target.max(1) + 1).max(1) as i64;
+        let mut major = Vec::new();
+        let mut minor = Vec::new();
+        for d in d0..=d1 {
+            let v = 10f64.powi(d as i32);
+            if d.rem_euclid(stride) == 0 {
+                major.push((v, format_power_of_ten(v)));
+            } else {
+                minor.push(v);
+            }
+        }
+        if decades <= 8 {
+            for d in (d0 - 1)..=d1 {
+                for m in 2..=9 {
+                    let v = f64::from(m) * 10f64.powi(d as i32);
+                    if self.contains(v) {
+                        minor.push(v);
+                    }
+                }
+            }
+        }
+        Ticks { major, minor }
+    }
+
+    fn linear_ticks(&self, target: usize) -> Ticks {
+        let raw = (self.hi - self.lo) / target.max(1) as f64;
+        let mag = 10f64.powf(raw.log10().floor());
+        let (mantissa, subdivisions) = match raw / mag {
+            m if m < 1.5 => (1.0, 5.0),
+            m if m < 3.0 => (2.0, 4.0),
+            m if m < 7.0 => (5.0, 5.0),
+            _ => (10.0, 5.0),
+        };
+        let step = mantissa * mag;
+        let minor_step = step / subdivisions;
+        let k0 = (self.lo / minor_step - 1e-9).ceil() as i64;
+        let k1 = (self.hi / minor_step + 1e-9).floor() as i64;
+        let mut major = Vec::new();
+        let mut minor = Vec::new();
+        for k in k0..=k1 {
+            let v = k as f64 * minor_step;
+            if k.rem_euclid(subdivisions as i64) == 0 {
+                major.push((v, format_linear(v, step)));
+            } else {
+                minor.push(v);
+            }
+        }
+        Ticks { major, minor }
+    }
+}
+
+/// Plotters drawing area plus the pixel scale and backend quirks.
+struct Canvas<'a, DB: DrawingBackend> {
+    area: &'a DrawingArea<DB, Shift>,
+    /// Output pixels per nominal pixel (the supersampling factor for the bitmap).
+    s: f64,
+    /// The bitmap backend places text baselines higher than SVG viewers; corrected here.
+    bitmap: bool,
+}
+
+type Pt = (f64, f64);
+
+fn ipt((x, y): Pt) -> (i32, i32) {
+    (x.round() as i32, y.round() as i32)
+}
+
+impl<DB: DrawingBackend> Canvas<'_, DB> {
+    fn font(&self, size: f64) -> FontDesc<'static> {
+        FontDesc::new(
+            FontFamily::Name(FONT_FAMILY),
+            size * self.s,
+            FontStyle::Normal,
+        )
+    }
+
+    /// Width and height of plain `text` at nominal font `size`, in canvas pixels.
+    fn plain_size(&self, text: &str, size: f64) -> DResult<Pt> {
+        if text.is_empty() {
+            return Ok((0.0, 0.0));
+        }
+        let (w, h) = self
+            .area
+            .estimate_text_size(text, &self.font(size).color(&BLACK))
+            .map_err(|e| e.to_string())?;
+        Ok((f64::from(w), f64::from(h)))
+    }
+
+    /// Width and height of `text` with sub/superscript markup (see [`Panel`]).
+    fn text_size(&self, text: &str, size: f64) -> DResult<Pt> {
+        let mut w = 0.0;
+        for (script, run) in parse_markup(text) {
+            w += self.plain_size(&run, size * script.scale())?.0;
+        }
+        Ok((w, self.plain_size("0", size)?.1))
+    }
+
+    /// Draw `text` (with sub/superscript markup) anchored at `at`; `rotated` writes it
+    /// bottom-to-top.
+    fn text(
+        &self,
+        text: &str,
+        at: Pt,
+        size: f64,
+        anchor: (HPos, VPos),
+        rotated: bool,
+        color: RGBAColor,
+    ) -> DResult<()> {
+        let runs = parse_markup(text);
+        let mut widths = Vec::with_capacity(runs.len());
+        for (script, run) in &runs {
+            widths.push(self.plain_size(run, size * script.scale())?.0);
+        }
+        let total: f64 = widths.iter().sum();
+        // Reading and "down" directions of the text on the canvas.
+        let (along, down) = if rotated {
+            ((0.0, -1.0), (1.0, 0.0))
+        } else {
+            ((1.0, 0.0), (0.0, 1.0))
+        };
+        let mut offset = match anchor.0 {
+            HPos::Left => 0.0,
+            HPos::Center => -total / 2.0,
+            HPos::Right => -total,
+        };
+        for ((script, run), w) in runs.iter().zip(widths) {
+            let shift = script.shift() * size * self.s;
+            let p = (
+                at.0 + along.0 * offset + down.0 * shift,
+                at.1 + along.1 * offset + down.1 * shift,
+            );
+            let run_size = size * script.scale();
+            self.plain_text(run, p, run_size, anchor.1, rotated, color)?;
+            offset += w;
+        }
+        Ok(())
+    }
+
+    /// Draw plain `text` starting at `at`, vertically anchored by `v`.
+    fn plain_text(
+        &self,
+        text: &str,
+        at: Pt,
+        size: f64,
+        v: VPos,
+        rotated: bool,
+        color: RGBAColor,
+    ) -> DResult<()> {
+        if text.is_empty() {
+            return Ok(());
+        }
+        let mut font = self.font(size);
+        if rotated {
+            font = font.transform(FontTransform::Rotate270);
+        }
+        let style = font.color(&color).pos(Pos::new(HPos::Left, v));
+        // Shift along the text's "down" direction so glyphs sit where SVG viewers put them.
+        let down = if self.bitmap {
+            size * self.s
+                * match v {
+                    VPos::Top => 0.12,
+                    VPos::Center => 0.2,
+                    VPos::Bottom => 0.08,
+                }
+        } else {
+            0.0
+        };
+        let at = if rotated {
+            (at.0 + down, at.1)
+        } else {
+            (at.0, at.1 + down)
+        };
+        self.area
+            .draw_text(text, &style, ipt(at))
+            .map_err(|e| e.to_string())
+    }
+
+    fn path(&self, pts: &[Pt], color: RGBAColor, width: f64) -> DResult<()> {
+        if pts.len() < 2 {
+            return Ok(());
+        }
+        let style = color.stroke_width((width * self.s).round().max(1.0) as u32);
+        let pts: Vec<_> = pts.iter().copied().map(ipt).collect();
+        self.area
+            .draw(&PathElement::new(pts, style))
+            .map_err(|e| e.to_string())
+    }
+
+    fn dashed(&self, pts: &[Pt], color: RGBAColor, width: f64) -> DResult<()> {
+        for dash in dashes(pts, DASH_ON * self.s, DASH_OFF * self.s) {
+            self.path(&dash, color, width)?;
+        }
+        Ok(())
+    }
+
+    fn polygon(&self, pts: &[Pt], color: RGBAColor) -> DResult<()> {
+        if pts.len() < 3 {
+            return Ok(());
+        }
+        let pts: Vec<_> = pts.iter().copied().map(ipt).collect();
+        self.area
+            .draw(&Polygon::new(pts, color.filled()))
+            .map_err(|e| e.to_string())
+    }
+
+    fn dot(&self, at: Pt, color: RGBAColor) -> DResult<()> {
+        let r = (MARKER_RADIUS * self.s).round() as i32;
+        self.area
+            .draw(&Circle::new(ipt(at), r, color.filled()))
+            .map_err(|e| e.to_string())
+    }
+
+    fn rect(&self, a: Pt, b: Pt, style: ShapeStyle) -> DResult<()> {
+        self.area
+            .draw(&Rectangle::new([ipt(a), ipt(b)], style))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Split a polyline into dashes of length `on` separated by gaps of length `off`.
+fn dashes(pts: &[Pt], on: f64, off: f64) -> Vec<Vec<Pt>> {
+    let mut out = Vec::new();
+    let Some(&first) = pts.first() else {
+        return out;
+    };
+    let mut cur = vec![first];
+    let mut drawing = true;
+    let mut left = on;
+    for w in pts.windows(2) {
+        let (mut p, b) = (w[0], w[1]);
+        let mut len = ((b.0 - p.0).powi(2) + (b.1 - p.1).powi(2)).sqrt();
+        while len > 1e-9 {
+            let step = left.min(len);
+            let t = step / len;
+            let q = (p.0 + t * (b.0 - p.0), p.1 + t * (b.1 - p.1));
+            if drawing {
+                cur.push(q);
+            }
+            len -= step;
+            left -= step;
+            p = q;
+            if left <= 1e-9 {
+                if drawing {
+                    out.push(std::mem::take(&mut cur));
+                } else {
+                    cur = vec![q];
+                }
+                drawing = !drawing;
+                left = if drawing { on } else { off };
+            }
+        }
+    }
+    if drawing && cur.len() > 1 {
+        out.push(cur);
+    }
+    out
+}
+
+/// Vertical placement of a run of text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Script {
+    Normal,
+    Sub,
+    Super,
+}
+
+impl Script {
+    /// Font size relative to normal text.
+    fn scale(self) -> f64 {
+        match self {
+            Script::Normal => 1.0,
+            Script::Sub | Script::Super => 0.7,
+        }
+    }
+
+    /// Baseline shift downwards, in units of the normal font size.
+    fn shift(self) -> f64 {
+        match self {
+            Script::Normal => 0.0,
+            Script::Sub => 0.22,
+            Script::Super => -0.38,
+        }
+    }
+}
+
+/// Split text into runs: `_x` / `_{xyz}` are subscripts, `^x` / `^{xyz}` superscripts;
+/// a trailing `_` or `^` is kept literally.
+fn parse_markup(text: &str) -> Vec<(Script, String)> {
+    fn push(runs: &mut Vec<(Script, String)>, script: Script, c: char) {
+        match runs.last_mut() {
+            Some((last, run)) if *last == script => run.push(c),
+            _ => runs.push((script, c.to_string())),
+        }
+    }
+    let mut runs = Vec::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        let script = match c {
+            '_' => Script::Sub,
+            '^' => Script::Super,
+            _ => {
+                push(&mut runs, Script::Normal, c);
+                continue;
+            }
+        };
+        match chars.next() {
+            Some('{') => {
+                for c in chars.by_ref().take_while(|&c| c != '}') {
+                    push(&mut runs, script, c);
+                }
+            }
+            Some(next) => push(&mut runs, script, next),
+            None => push(&mut runs, Script::Normal, c),
+        }
+    }
+    runs
+}
+
+fn palette(index: usize) -> RGBColor {
+    PALETTE[index % PALETTE.len()]
+}
+
+fn grey(level: u8) -> RGBColor {
+    RGBColor(level, level, level)
+}
+
+fn draw_figure<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    fig: &Figure,
+    s: f64,
+    bitmap: bool,
+) -> DResult<()> {
+    area.fill(&WHITE).map_err(|e| e.to_string())?;
+    let canvas = Canvas { area, s, bitmap };
+    let (cols, rows) = grid_shape(fig.panels.len(), fig.columns);
+    let (w, h) = area.dim_in_pixel();
+    let cell_w = f64::from(w) / cols as f64;
+    let cell_h = f64::from(h) / rows as f64;
+    for (i, panel) in fig.panels.iter().enumerate() {
+        let (c, r) = ((i % cols) as f64, (i / cols) as f64);
+        let cell = Rect {
+            x0: c * cell_w,
+            y0: r * cell_h,
+            x1: (c + 1.0) * cell_w,
+            y1: (r + 1.0) * cell_h,
+        };
+        draw_panel(&canvas, panel, cell)?;
+    }
+    Ok(())
+}
+
+/// A pixel rectangle.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Rect {
+    x0: f64,
+    y0: f64,
+    x1: f64,
+    y1: f64,
+}
+
+impl Rect {
+    fn contains(&self, (x, y): Pt) -> bool {
+        x >= self.x0 && x <= self.x1 && y >= self.y0 && y <= self.y1
+    }
+}
+
+/// Data-to-pixel mapping of one panel.
+struct Frame {
+    x: Axis,
+    y: Axis,
+    px: Rect,
+}
+
+impl Frame {
+    fn point(&self, x: f64, y: f64) -> Pt {
+        (
+            self.px.x0 + self.x.frac(x) * (self.px.x1 - self.px.x0),
+            self.px.y1 - self.y.frac(y) * (self.px.y1 - self.px.y0),
+        )
+    }
+
+    /// Maximal runs of consecutive points usable on both axes, in pixels.
+    fn runs(&self, x: &[f64], y: &[f64]) -> Vec<Vec<Pt>> {
+        let mut runs = Vec::new();
+        let mut cur = Vec::new();
+        for (&xi, &yi) in x.iter().zip(y) {
+            if usable(xi, self.x.log) && usable(yi, self.y.log) {
+                cur.push(self.point(xi, yi));
+            } else if !cur.is_empty() {
+                runs.push(std::mem::take(&mut cur));
+            }
+        }
+        if !cur.is_empty() {
+            runs.push(cur);
+        }
+        runs
+    }
+
+    /// Band polygons between `lo` and `hi`, split where a point is unusable.
+    fn bands(&self, x: &[f64], lo: &[f64], hi: &[f64]) -> Vec<Vec<Pt>> {
+        let mut polys = Vec::new();
+        let mut upper: Vec<Pt> = Vec::new();
+        let mut lower: Vec<Pt> = Vec::new();
+        let mut flush = |upper: &mut Vec<Pt>, lower: &mut Vec<Pt>| {
+            if upper.len() >= 2 {
+                let mut poly = std::mem::take(upper);
+                poly.extend(lower.drain(..).rev());
+                polys.push(poly);
+            }
+            upper.clear();
+            lower.clear();
+        };
+        for ((&xi, &l), &h) in x.iter().zip(lo).zip(hi) {
+            if usable(xi, self.x.log) && usable(l, self.y.log) && usable(h, self.y.log) {
+                upper.push(self.point(xi, h));
+                lower.push(self.point(xi, l));
+            } else {
+                flush(&mut upper, &mut lower);
+            }
+        }
+        flush(&mut upper, &mut lower);
+        polys
+    }
+}
+
+/// All y values a panel must show.
+fn y_values(panel: &Panel) -> Vec<f64> {
+    let mut ys: Vec<f64> = panel.hlines.iter().map(|h| h.y).collect();
+    for s in &panel.series {
+        let n = s.x.len().min(s.y.len());
+        ys.extend(&s.y[..n]);
+        match &s.style {
+            SeriesStyle::LineWithBand { lo, hi } => {
+                ys.extend(lo.iter().take(n));
+                ys.extend(hi.iter().take(n));
+            }
+            SeriesStyle::ErrorBars { err } => {
+                for (y, e) in s.y.iter().zip(err).take(n) {
+                    ys.push(y + e.abs());
+                    if !panel.y_log || y - e.abs() > 0.0 {
+                        ys.push(y - e.abs());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    ys
+}
+
+fn x_values(panel: &Panel) -> impl Iterator<Item = f64> + '_ {
+    panel
+        .series
+        .iter()
+        .flat_map(|s| s.x.iter().take(s.y.len()).copied())
+}
+
+fn series_color(s: &Series) -> RGBAColor {
+    palette(s.color).mix(if s.faint { FAINT_ALPHA } else { 1.0 })
+}
+
+fn band_color(s: &Series) -> RGBAColor {
+    palette(s.color).mix(if s.faint {
+        BAND_ALPHA * FAINT_ALPHA
+    } else {
+        BAND_ALPHA
+    })
+}
+
+fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, cell: Rect) -> DResult<()> {
+    let s = cv.s;
+    let x_axis = Axis::from_values(x_values(panel), panel.x_log);
+    let y_axis = Axis::from_values(y_values(panel).into_iter(), panel.y_log);
+    let x_target = (((cell.x1 - cell.x0) / s) / 170.0).round().clamp(3.0, 8.0) as usize;
+    let y_target = (((cell.y1 - cell.y0) / s) / 130.0).round().clamp(3.0, 7.0) as usize;
+    let x_ticks = x_axis.ticks(x_target);
+    let y_ticks = y_axis.ticks(y_target);
+
+    // Margins from the measured text.
+    let (_, tick_h) = cv.text_size("0", TICK_FONT)?;
+    let (_, label_h) = cv.text_size("0", LABEL_FONT)?;
+    let mut y_tick_w: f64 = 0.0;
+    for (_, t) in &y_ticks.major {
+        y_tick_w = y_tick_w.max(cv.text_size(t, TICK_FONT)?.0);
+    }
+    let last_x_w = match x_ticks.major.last() {
+        Some((v, t)) if x_axis.frac(*v) > 0.98 => cv.text_size(t, TICK_FONT)?.0,
+        _ => 0.0,
+    };
+    let legend = Legend::measure(cv, panel)?;
+    let hlines: Vec<&HLine> = panel
+        .hlines
+        .iter()
+        .filter(|h| usable(h.y, panel.y_log))
+        .collect();
+    let mut hline_w: f64 = 0.0;
+    for h in &hlines {
+        if let Some(label) = &h.label {
+            hline_w = hline_w.max(cv.text_size(label, HLINE_FONT)?.0);
+        }
+    }
+    let left = PAD * s + label_h + 2.0 * TICK_GAP * s + y_tick_w + TICK_GAP * s;
+    let bottom = PAD * s + label_h + TICK_GAP * s + tick_h + TICK_GAP * s;
+    let top = match &panel.title {
+        Some(t) if !t.is_empty() => 2.0 * PAD * s + cv.text_size(t, TITLE_FONT)?.1,
+        _ => PAD * s + tick_h,
+    };
+    let hline_room = if hline_w > 0.0 {
+        hline_w + TICK_GAP * s
+    } else {
+        0.0
+    };
+    let mut right = PAD * s + (last_x_w / 2.0).max(PAD * s).max(hline_room);
+    if let (LegendPos::Outside, Some(l)) = (panel.legend, &legend) {
+        right += l.w + PAD * s;
+    }
+    let px = Rect {
+        x0: cell.x0 + left,
+        y0: cell.y0 + top,
+        x1: (cell.x1 - right).max(cell.x0 + left + 1.0),
+        y1: (cell.y1 - bottom).max(cell.y0 + top + 1.0),
+    };
+    let frame = Frame {
+        x: x_axis,
+        y: y_axis,
+        px,
+    };
+
+    // Series, in layers; faint ones first within each layer.
+    let mut order: Vec<&Series> = panel.series.iter().collect();
+    order.sort_by_key(|s| !s.faint);
+    for ser in &order {
+        if let SeriesStyle::LineWithBand { lo, hi } = &ser.style {
+            for poly in frame.bands(&ser.x, lo, hi) {
+                cv.polygon(&poly, band_color(ser))?;
+            }
+        }
+    }
+    let hline_color = grey(0x55).mix(1.0);
+    for h in &hlines {
+        let y = frame.point(x_axis.lo, h.y).1;
+        cv.dashed(&[(px.x0, y), (px.x1, y)], hline_color, HLINE_WIDTH)?;
+    }
+    for ser in &order {
+        let color = series_color(ser);
+        match &ser.style {
+            SeriesStyle::Line | SeriesStyle::LineWithBand { .. } => {
+                for run in frame.runs(&ser.x, &ser.y) {
+                    cv.path(&run, color, LINE_WIDTH)?;
+                }
+            }
+            SeriesStyle::Dashed => {
+                for run in frame.runs(&ser.x, &ser.y) {
+                    cv.dashed(&run, color, LINE_WIDTH)?;
+                }
+            }
+            SeriesStyle::Markers | SeriesStyle::ErrorBars { .. } => {}
+        }
+    }
+    for ser in &order {
+        let color = series_color(ser);
+        match &ser.style {
+            SeriesStyle::Markers => {
+                for p in frame.runs(&ser.x, &ser.y).concat() {
+                    cv.dot(p, color)?;
+                }
+            }
+            SeriesStyle::ErrorBars { err } => {
+                draw_error_bars(cv, &frame, ser, err, color)?;
+            }
+            _ => {}
+        }
+    }
+
+    draw_axes(cv, &frame, &x_ticks, &y_ticks)?;
+    let ink = BLACK.mix(1.0);
+    for (v, t) in &x_ticks.major {
+        let x = frame.point(*v, y_axis.lo).0;
+        cv.text(
+            t,
+            (x, px.y1 + TICK_GAP * s),
+            TICK_FONT,
+            (HPos::Center, VPos::Top),
+            false,
+            ink,
+        )?;
+    }
+    for (v, t) in &y_ticks.major {
+        let y = frame.point(x_axis.lo, *v).1;
+        cv.text(
+            t,
+            (px.x0 - TICK_GAP * s, y),
+            TICK_FONT,
+            (HPos::Right, VPos::Center),
+            false,
+            ink,
+        )?;
+    }
+    let mid_x = (px.x0 + px.x1) / 2.0;
+    cv.text(
+        &panel.x_label,
+        (mid_x, cell.y1 - PAD * s),
+        LABEL_FONT,
+        (HPos::Center, VPos::Bottom),
+        false,
+        ink,
+    )?;
+    cv.text(
+        &panel.y_label,
+        (cell.x0 + PAD * s + label_h / 2.0, (px.y0 + px.y1) / 2.0),
+        LABEL_FONT,
+        (HPos::Center, VPos::Center),
+        true,
+        ink,
+    )?;
+    if let Some(t) = &panel.title {
+        cv.text(
+            t,
+            (mid_x, cell.y0 + PAD * s),
+            TITLE_FONT,
+            (HPos::Center, VPos::Top),
+            false,
+            ink,
+        )?;
+    }
+    for h in &hlines {
+        if let Some(label) = &h.label {
+            let y = frame.point(x_axis.lo, h.y).1;
+            cv.text(
+                label,
+                (px.x1 + TICK_GAP * s, y),
+                HLINE_FONT,
+                (HPos::Left, VPos::Center),
+                false,
+                hline_color,
+            )?;
+        }
+    }
+    if let Some(legend) = legend {
+        let outside_x = px.x1 + PAD * s + hline_room;
+        legend.draw(cv, panel, &frame, outside_x)?;
+    }
+    Ok(())
+}
+
+fn draw_error_bars<DB: DrawingBackend>(
+    cv: &Canvas<DB>,
+    frame: &Frame,
+    ser: &Series,
+    err: &[f64],
+    color: RGBAColor,
+) -> DResult<()> {
+    let cap = MARKER_RADIUS * cv.s;
+    for ((&x, &y), &e) in ser.x.iter().zip(&ser.y).zip(err) {
+        if !(usable(x, frame.x.log) && usable(y, frame.y.log)) {
+            continue;
+        }
+        let e = e.abs();
+        if e.is_finite() && e > 0.0 {
+            let lo = if usable(y - e, frame.y.log) {
+                y - e
+            } else {
+                frame.y.lo
+            };
+            let (px, top) = frame.point(x, y + e);
+            let bot = frame.point(x, lo).1;
+            cv.path(&[(px, top), (px, bot)], color, LINE_WIDTH * 0.7)?;
+            for yy in [top, bot] {
+                cv.path(&[(px - cap, yy), (px + cap, yy)], color, LINE_WIDTH * 0.7)?;
+            }
+        }
+        cv.dot(frame.point(x, y), color)?;
+    }
+    Ok(())
+}
+
+/// Box frame with inward major and minor ticks on all four sides.
+fn draw_axes<DB: DrawingBackend>(
+    cv: &Canvas<DB>,
+    frame: &Frame,
+    x_ticks: &Ticks,
+    y_ticks: &Ticks,
+) -> DResult<()> {
+    let s = cv.s;
+    let px = frame.px;
+    let ink = BLACK.mix(1.0);
+    let width = FRAME_WIDTH * 0.75;
+    let xs = x_ticks
+        .major
+        .iter()
+        .map(|(v, _)| (*v, MAJOR_TICK))
+        .chain(x_ticks.minor.iter().map(|v| (*v, MINOR_TICK)));
+    for (v, len) in xs {
+        let x = frame.point(v, frame.y.lo).0;
+        cv.path(&[(x, px.y1), (x, px.y1 - len * s)], ink, width)?;
+        cv.path(&[(x, px.y0), (x, px.y0 + len * s)], ink, width)?;
+    }
+    let ys = y_ticks
+        .major
+        .iter()
+        .map(|(v, _)| (*v, MAJOR_TICK))
+        .chain(y_ticks.minor.iter().map(|v| (*v, MINOR_TICK)));
+    for (v, len) in ys {
+        let y = frame.point(frame.x.lo, v).1;
+        cv.path(&[(px.x0, y), (px.x0 + len * s, y)], ink, width)?;
+        cv.path(&[(px.x1, y), (px.x1 - len * s, y)], ink, width)?;
+    }
+    let stroke = BLACK.stroke_width((FRAME_WIDTH * s).round() as u32);
+    cv.rect((px.x0, px.y0), (px.x1, px.y1), stroke)
+}
+
+/// A measured legend: entries, box size and row height, in canvas pixels.
+struct Legend<'p> {
+    entries: Vec<(&'p Series, &'p str)>,
+    w: f64,
+    h: f64,
+    row: f64,
+}
+
+impl<'p> Legend<'p> {
+    fn measure<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &'p Panel) -> DResult<Option<Self>> {
+        if panel.legend == LegendPos::None {
+            return Ok(None);
+        }
+        let entries: Vec<(&Series, &str)> = panel
+            .series
+            .iter()
+            .filter_map(|s| s.label.as_deref().map(|l| (s, l)))
+            .collect();
+        if entries.is_empty() {
+            return Ok(None);
+        }
+        let mut text_w: f64 = 0.0;
+        for (_, l) in &entries {
+            text_w = text_w.max(cv.text_size(l, LEGEND_FONT)?.0);
+        }
+        let s = cv.s;
+        let row = LEGEND_FONT * 1.4 * s;
+        Ok(Some(Self {
+            w: 2.0 * PAD * s + LEGEND_SAMPLE * s + PAD * s + text_w,
+            h: PAD * s + row * entries.len() as f64,
+            row,
+            entries,
+        }))
+    }
+
+    /// Top-left corner of the legend box for an inside position.
+    fn corner(&self, pos: LegendPos, px: Rect, inset: f64) -> Pt {
+        let left = px.x0 + inset;
+        let right = px.x1 - inset - self.w;
+        let top = px.y0 + inset;
+        let bottom = px.y1 - inset - self.h;
+        match pos {
+            LegendPos::UpperLeft => (left, top),
+            LegendPos::LowerLeft => (left, bottom),
+            LegendPos::LowerRight => (right, bottom),
+            _ => (right, top),
+        }
+    }
+
+    /// Top-left corner of the legend box; `outside_x` is its left edge when outside.
+    fn place<DB: DrawingBackend>(
+        &self,
+        cv: &Canvas<DB>,
+        panel: &Panel,
+        frame: &Frame,
+        outside_x: f64,
+    ) -> Pt {
+        let inset = 2.0 * PAD * cv.s;
+        match panel.legend {
+            LegendPos::Outside => (outside_x, frame.px.y0),
+            LegendPos::Best => {
+                let pts = data_points(cv, panel, frame);
+                let margin = MARKER_RADIUS * cv.s;
+                [
+                    LegendPos::UpperRight,
+                    LegendPos::UpperLeft,
+                    LegendPos::LowerLeft,
+                    LegendPos::LowerRight,
+                ]
+                .into_iter()
+                .map(|pos| {
+                    let (x, y) = self.corner(pos, frame.px, inset);
+                    let r = Rect {
+                        x0: x - margin,
+                        y0: y - margin,
+                        x1: x + self.w + margin,
+                        y1: y + self.h + margin,
+                    };
+                    let hidden = pts.iter().filter(|p| r.contains(**p)).count();
+                    (hidden, (x, y))
+                })
+                .min_by_key(|(hidden, _)| *hidden)
+                .map_or((frame.px.x0, frame.px.y0), |(_, at)| at)
+            }
+            pos => self.corner(pos, frame.px, inset),
+        }
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        cv: &Canvas<DB>,
+        panel: &Panel,
+        frame: &Frame,
+        outside_x: f64,
+    ) -> DResult<()> {
+        let s = cv.s;
+        let (x0, y0) = self.place(cv, panel, frame, outside_x);
+        cv.rect(
+            (x0, y0),
+            (x0 + self.w, y0 + self.h),
+            WHITE.mix(0.8).filled(),
+        )?;
+        cv.rect(
+            (x0, y0),
+            (x0 + self.w, y0 + self.h),
+            grey(0xAA).stroke_width(s.round() as u32),
+        )?;
+        for (i, (ser, label)) in self.entries.iter().enumerate() {
+            let cy = y0 + PAD * s / 2.0 + (i as f64 + 0.5) * self.row;
+            let (a, b) = (x0 + PAD * s, x0 + PAD * s + LEGEND_SAMPLE * s);
+            let mid = (a + b) / 2.0;
+            let color = series_color(ser);
+            match &ser.style {
+                SeriesStyle::Line => cv.path(&[(a, cy), (b, cy)], color, LINE_WIDTH)?,
+                SeriesStyle::Dashed => cv.dashed(&[(a, cy), (b, cy)], color, LINE_WIDTH)?,
+                SeriesStyle::Markers => cv.dot((mid, cy), color)?,
+                SeriesStyle::LineWithBand { .. } => {
+                    let half = 0.3 * self.row;
+                    cv.rect((a, cy - half), (b, cy + half), band_color(ser).filled())?;
+                    cv.path(&[(a, cy), (b, cy)], color, LINE_WIDTH)?;
+                }
+                SeriesStyle::ErrorBars { .. } => {
+                    let half = 0.35 * self.row;
+                    cv.path(
+                        &[(mid, cy - half), (mid, cy + half)],
+                        color,
+                        LINE_WIDTH * 0.7,
+                    )?;
+                    cv.dot((mid, cy), color)?;
+                }
+            }
+            cv.text(
+                label,
+                (b + PAD * s, cy),
+                LEGEND_FONT,
+                (HPos::Left, VPos::Center),
+                false,
+                BLACK.mix(1.0),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Pixel positions of a panel's data (markers, and points every few pixels along lines),
+/// used to find the legend position that hides the least.
+fn data_points<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, frame: &Frame) -> Vec<Pt> {
+    let step = 4.0 * cv.s;
+    let mut pts = Vec::new();
+    for ser in &panel.series {
+        for run in frame.runs(&ser.x, &ser.y) {
+            pts.push(run[0]);
+            for w in run.windows(2) {
+                let (a, b) = (w[0], w[1]);
+                let len = ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt();
+                let n = (len / step).ceil().max(1.0) as usize;
+                pts.extend((1..=n).map(|k| {
+                    let t = k as f64 / n as f64;
+                    (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1))
+                }));
+            }
+        }
+    }
+    pts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_splits_sub_and_superscripts() {
+        use Script::*;
+        let runs = |t: &str| parse_markup(t);
+        assert_eq!(
+            runs("ε_g"),
+            [(Normal, "ε".to_owned()), (Sub, "g".to_owned())]
+        );
+        assert_eq!(
+            runs("ε_{PCA}(1)"),
+            [
+                (Normal, "ε".to_owned()),
+                (Sub, "PCA".to_owned()),
+                (Normal, "(1)".to_owned())
+            ]
+        );
+        assert_eq!(
+            runs("D^{-1/2}x_"),
+            [
+                (Normal, "D".to_owned()),
+                (Super, "-1/2".to_owned()),
+                (Normal, "x_".to_owned())
+            ]
+        );
+        assert!(runs("").is_empty());
+    }
+
+    #[test]
+    fn powers_of_ten_use_superscripts() {
+        assert_eq!(format_power_of_ten(0.01), "10⁻²");
+        assert_eq!(format_power_of_ten(1.0), "10⁰");
+        assert_eq!(format_power_of_ten(1000.0), "10³");
+        assert_eq!(format_power_of_ten(1e-10), "10⁻¹⁰");
+    }
+
+    #[test]
+    fn linear_labels_have_minus_sign_and_no_negative_zero() {
+        assert_eq!(format_linear(-0.5, 0.5), "\u{2212}0.5");
+        assert_eq!(format_linear(-1e-17, 0.2), "0.0");
+        assert_eq!(format_linear(20.0, 10.0), "20");
+        assert_eq!(format_linear(0.3, 0.1), "0.3");
+    }
+
+    #[test]
+    fn log_axis_snaps_to_decades_and_labels_decades_only() {
+        let ax = Axis::from_values([0.003, 0.5, f64::NAN, -1.0, 0.0].into_iter(), true);
+        assert_eq!((ax.lo, ax.hi), (1e-3, 1.0));
+        let t = ax.ticks(7);
+        let labels: Vec<&str> = t.major.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(labels, ["10⁻³", "10⁻²", "10⁻¹", "10⁰"]);
+        assert!(t.minor.iter().any(|&v| (v - 0.02).abs() < 1e-12));
+        assert!(t.minor.iter().all(|&v| ax.contains(v)));
+    }
+
+    #[test]
+    fn many_decades_label_every_other_decade() {
+        let ax = Axis::from_values([1e-8, 1e6].into_iter(), true);
+        let t = ax.ticks(7);
+        assert!(t.major.len() <= 8, "{:?}", t.major);
+        assert!(t.minor.iter().all(|v| ax.contains(*v)));
+    }
+
+    #[test]
+    fn linear_axis_has_margin_and_nice_ticks() {
+        let ax = Axis::from_values([0.0, 1.0, f64::INFINITY].into_iter(), false);
+        assert!(ax.lo < 0.0 && ax.hi > 1.0 && ax.hi < 1.1);
+        let labels: Vec<String> = ax.ticks(5).major.into_iter().map(|(_, l)| l).collect();
+        assert_eq!(labels, ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]);
+        let flat = Axis::from_values([3.0, 3.0].into_iter(), false);
+        assert!(flat.lo < 3.0 && flat.hi > 3.0);
+        let empty = Axis::from_values(std::iter::empty(), true);
+        assert_eq!((empty.lo, empty.hi), (1.0, 10.0));
+    }
+
+    #[test]
+    fn dashes_alternate_on_and_off() {
+        let d = dashes(&[(0.0, 0.0), (50.0, 0.0)], 10.0, 5.0);
+        assert_eq!(d.len(), 4);
+        assert_eq!(d[0], vec![(0.0, 0.0), (10.0, 0.0)]);
+        assert_eq!(d[1], vec![(15.0, 0.0), (25.0, 0.0)]);
+        assert!(dashes(&[], 1.0, 1.0).is_empty());
+    }
+
+    #[test]
+    fn grid_shape_fills_rows() {
+        assert_eq!(grid_shape(3, 0), (3, 1));
+        assert_eq!(grid_shape(5, 2), (2, 3));
+        assert_eq!(grid_shape(0, 0), (1, 1));
+        assert_eq!(grid_shape(2, 4), (2, 1));
+    }
+}
