@@ -163,12 +163,13 @@ impl Series {
 }
 
 /// A dashed grey horizontal reference line across a panel (e.g. the PCA error plateaus
-/// ε_PCA(m)), with an optional small label just above its right end.
+/// ε_PCA(m)), with an optional small label just outside the right axis, at its height
+/// (the axes shrink to make room, so the label never hides data).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HLine {
     /// Height of the line, in data coordinates. Included in the y range.
     pub y: f64,
-    /// Text written above the right end of the line.
+    /// Text written right of the axes at the line's height (markup as in [`Panel`]).
     pub label: Option<String>,
 }
 
@@ -197,6 +198,11 @@ pub enum LegendPos {
 ///
 /// The axis ranges come from the data (series points, band edges, error bars and
 /// reference lines): linear axes get a 5 % margin, log axes are widened to whole decades.
+///
+/// All text (title, axis labels, legend entries, reference-line labels) may use a small
+/// markup: `_x` or `_{xyz}` sets a subscript, `^x` or `^{xyz}` a superscript, so
+/// `"ε_g"`, `"ε_{PCA}(2)"` and `"η D^{-1}"` render as in a paper. Unicode sub/superscript
+/// characters (`λ₁`, `10⁻²`) work as they are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Panel {
     /// Text centred above the axes (e.g. `"(a)  erf, K = 2"`).
@@ -407,7 +413,7 @@ pub fn format_power_of_ten(v: f64) -> String {
 /// needs, a typographic minus, and no `-0`.
 fn format_linear(v: f64, step: f64) -> String {
     let v = if (v / step).abs() < 1e-9 { 0.0 } else { v };
-    let decimals = (-(step.log10() - 1e-9).floor()).max(0.0) as usize;
+    let decimals = (-(step.log10() + 1e-9).floor()).max(0.0) as usize;
     format!("{v:.decimals$}").replace('-', "\u{2212}")
 }
 
@@ -567,8 +573,8 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
         )
     }
 
-    /// Width and height of `text` at nominal font `size`, in canvas pixels.
-    fn text_size(&self, text: &str, size: f64) -> DResult<Pt> {
+    /// Width and height of plain `text` at nominal font `size`, in canvas pixels.
+    fn plain_size(&self, text: &str, size: f64) -> DResult<Pt> {
         if text.is_empty() {
             return Ok((0.0, 0.0));
         }
@@ -579,13 +585,63 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
         Ok((f64::from(w), f64::from(h)))
     }
 
-    /// Draw `text` anchored at `at`; `rotated` writes it bottom-to-top.
+    /// Width and height of `text` with sub/superscript markup (see [`Panel`]).
+    fn text_size(&self, text: &str, size: f64) -> DResult<Pt> {
+        let mut w = 0.0;
+        for (script, run) in parse_markup(text) {
+            w += self.plain_size(&run, size * script.scale())?.0;
+        }
+        Ok((w, self.plain_size("0", size)?.1))
+    }
+
+    /// Draw `text` (with sub/superscript markup) anchored at `at`; `rotated` writes it
+    /// bottom-to-top.
     fn text(
         &self,
         text: &str,
         at: Pt,
         size: f64,
         anchor: (HPos, VPos),
+        rotated: bool,
+        color: RGBAColor,
+    ) -> DResult<()> {
+        let runs = parse_markup(text);
+        let mut widths = Vec::with_capacity(runs.len());
+        for (script, run) in &runs {
+            widths.push(self.plain_size(run, size * script.scale())?.0);
+        }
+        let total: f64 = widths.iter().sum();
+        // Reading and "down" directions of the text on the canvas.
+        let (along, down) = if rotated {
+            ((0.0, -1.0), (1.0, 0.0))
+        } else {
+            ((1.0, 0.0), (0.0, 1.0))
+        };
+        let mut offset = match anchor.0 {
+            HPos::Left => 0.0,
+            HPos::Center => -total / 2.0,
+            HPos::Right => -total,
+        };
+        for ((script, run), w) in runs.iter().zip(widths) {
+            let shift = script.shift() * size * self.s;
+            let p = (
+                at.0 + along.0 * offset + down.0 * shift,
+                at.1 + along.1 * offset + down.1 * shift,
+            );
+            let run_size = size * script.scale();
+            self.plain_text(run, p, run_size, anchor.1, rotated, color)?;
+            offset += w;
+        }
+        Ok(())
+    }
+
+    /// Draw plain `text` starting at `at`, vertically anchored by `v`.
+    fn plain_text(
+        &self,
+        text: &str,
+        at: Pt,
+        size: f64,
+        v: VPos,
         rotated: bool,
         color: RGBAColor,
     ) -> DResult<()> {
@@ -596,11 +652,11 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
         if rotated {
             font = font.transform(FontTransform::Rotate270);
         }
-        let style = font.color(&color).pos(Pos::new(anchor.0, anchor.1));
+        let style = font.color(&color).pos(Pos::new(HPos::Left, v));
         // Shift along the text's "down" direction so glyphs sit where SVG viewers put them.
         let down = if self.bitmap {
             size * self.s
-                * match anchor.1 {
+                * match v {
                     VPos::Top => 0.12,
                     VPos::Center => 0.2,
                     VPos::Bottom => 0.08,
@@ -697,6 +753,66 @@ fn dashes(pts: &[Pt], on: f64, off: f64) -> Vec<Vec<Pt>> {
         out.push(cur);
     }
     out
+}
+
+/// Vertical placement of a run of text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Script {
+    Normal,
+    Sub,
+    Super,
+}
+
+impl Script {
+    /// Font size relative to normal text.
+    fn scale(self) -> f64 {
+        match self {
+            Script::Normal => 1.0,
+            Script::Sub | Script::Super => 0.7,
+        }
+    }
+
+    /// Baseline shift downwards, in units of the normal font size.
+    fn shift(self) -> f64 {
+        match self {
+            Script::Normal => 0.0,
+            Script::Sub => 0.22,
+            Script::Super => -0.38,
+        }
+    }
+}
+
+/// Split text into runs: `_x` / `_{xyz}` are subscripts, `^x` / `^{xyz}` superscripts;
+/// a trailing `_` or `^` is kept literally.
+fn parse_markup(text: &str) -> Vec<(Script, String)> {
+    fn push(runs: &mut Vec<(Script, String)>, script: Script, c: char) {
+        match runs.last_mut() {
+            Some((last, run)) if *last == script => run.push(c),
+            _ => runs.push((script, c.to_string())),
+        }
+    }
+    let mut runs = Vec::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        let script = match c {
+            '_' => Script::Sub,
+            '^' => Script::Super,
+            _ => {
+                push(&mut runs, Script::Normal, c);
+                continue;
+            }
+        };
+        match chars.next() {
+            Some('{') => {
+                for c in chars.by_ref().take_while(|&c| c != '}') {
+                    push(&mut runs, script, c);
+                }
+            }
+            Some(next) => push(&mut runs, script, next),
+            None => push(&mut runs, Script::Normal, c),
+        }
+    }
+    runs
 }
 
 fn palette(index: usize) -> RGBColor {
@@ -871,13 +987,29 @@ fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, cell: Rect) ->
         _ => 0.0,
     };
     let legend = Legend::measure(cv, panel)?;
-    let left = PAD * s + label_h + TICK_GAP * s + y_tick_w + TICK_GAP * s;
+    let hlines: Vec<&HLine> = panel
+        .hlines
+        .iter()
+        .filter(|h| usable(h.y, panel.y_log))
+        .collect();
+    let mut hline_w: f64 = 0.0;
+    for h in &hlines {
+        if let Some(label) = &h.label {
+            hline_w = hline_w.max(cv.text_size(label, HLINE_FONT)?.0);
+        }
+    }
+    let left = PAD * s + label_h + 2.0 * TICK_GAP * s + y_tick_w + TICK_GAP * s;
     let bottom = PAD * s + label_h + TICK_GAP * s + tick_h + TICK_GAP * s;
     let top = match &panel.title {
         Some(t) if !t.is_empty() => 2.0 * PAD * s + cv.text_size(t, TITLE_FONT)?.1,
         _ => PAD * s + tick_h,
     };
-    let mut right = PAD * s + (last_x_w / 2.0).max(PAD * s);
+    let hline_room = if hline_w > 0.0 {
+        hline_w + TICK_GAP * s
+    } else {
+        0.0
+    };
+    let mut right = PAD * s + (last_x_w / 2.0).max(PAD * s).max(hline_room);
     if let (LegendPos::Outside, Some(l)) = (panel.legend, &legend) {
         right += l.w + PAD * s;
     }
@@ -904,7 +1036,7 @@ fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, cell: Rect) ->
         }
     }
     let hline_color = grey(0x55).mix(1.0);
-    for h in panel.hlines.iter().filter(|h| usable(h.y, panel.y_log)) {
+    for h in &hlines {
         let y = frame.point(x_axis.lo, h.y).1;
         cv.dashed(&[(px.x0, y), (px.x1, y)], hline_color, HLINE_WIDTH)?;
     }
@@ -990,21 +1122,22 @@ fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, cell: Rect) ->
             ink,
         )?;
     }
-    for h in panel.hlines.iter().filter(|h| usable(h.y, panel.y_log)) {
+    for h in &hlines {
         if let Some(label) = &h.label {
             let y = frame.point(x_axis.lo, h.y).1;
             cv.text(
                 label,
-                (px.x1 - PAD * s, y - 4.0 * s),
+                (px.x1 + TICK_GAP * s, y),
                 HLINE_FONT,
-                (HPos::Right, VPos::Bottom),
+                (HPos::Left, VPos::Center),
                 false,
                 hline_color,
             )?;
         }
     }
     if let Some(legend) = legend {
-        legend.draw(cv, panel, &frame)?;
+        let outside_x = px.x1 + PAD * s + hline_room;
+        legend.draw(cv, panel, &frame, outside_x)?;
     }
     Ok(())
 }
@@ -1124,10 +1257,17 @@ impl<'p> Legend<'p> {
         }
     }
 
-    fn place<DB: DrawingBackend>(&self, cv: &Canvas<DB>, panel: &Panel, frame: &Frame) -> Pt {
+    /// Top-left corner of the legend box; `outside_x` is its left edge when outside.
+    fn place<DB: DrawingBackend>(
+        &self,
+        cv: &Canvas<DB>,
+        panel: &Panel,
+        frame: &Frame,
+        outside_x: f64,
+    ) -> Pt {
         let inset = 2.0 * PAD * cv.s;
         match panel.legend {
-            LegendPos::Outside => (frame.px.x1 + PAD * cv.s, frame.px.y0),
+            LegendPos::Outside => (outside_x, frame.px.y0),
             LegendPos::Best => {
                 let pts = data_points(cv, panel, frame);
                 let margin = MARKER_RADIUS * cv.s;
@@ -1161,9 +1301,10 @@ impl<'p> Legend<'p> {
         cv: &Canvas<DB>,
         panel: &Panel,
         frame: &Frame,
+        outside_x: f64,
     ) -> DResult<()> {
         let s = cv.s;
-        let (x0, y0) = self.place(cv, panel, frame);
+        let (x0, y0) = self.place(cv, panel, frame, outside_x);
         cv.rect(
             (x0, y0),
             (x0 + self.w, y0 + self.h),
@@ -1236,6 +1377,33 @@ fn data_points<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, frame: &Frame
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markup_splits_sub_and_superscripts() {
+        use Script::*;
+        let runs = |t: &str| parse_markup(t);
+        assert_eq!(
+            runs("ε_g"),
+            [(Normal, "ε".to_owned()), (Sub, "g".to_owned())]
+        );
+        assert_eq!(
+            runs("ε_{PCA}(1)"),
+            [
+                (Normal, "ε".to_owned()),
+                (Sub, "PCA".to_owned()),
+                (Normal, "(1)".to_owned())
+            ]
+        );
+        assert_eq!(
+            runs("D^{-1/2}x_"),
+            [
+                (Normal, "D".to_owned()),
+                (Super, "-1/2".to_owned()),
+                (Normal, "x_".to_owned())
+            ]
+        );
+        assert!(runs("").is_empty());
+    }
 
     #[test]
     fn powers_of_ten_use_superscripts() {
