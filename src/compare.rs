@@ -195,52 +195,43 @@ pub fn compare(
     })
 }
 
+/// Named series of a trajectory (see [`observables`]).
+type Named = Vec<(String, Vec<f64>)>;
+
 /// Deviation summaries of every observable (see [`ObservableSummary`]).
 pub fn summarise(exp: &Experiment, pairs: &[(SeedRun, Trajectory)]) -> Vec<ObservableSummary> {
     let k = exp.model.hidden;
     let bias = exp.model.bias_lr.is_some();
-    let per_pair: Vec<(u64, Vec<(String, Vec<f64>)>, Vec<(String, Vec<f64>)>)> = pairs
+    let theories: Vec<Named> = pairs
         .iter()
-        .map(|(run, th)| {
-            (
-                run.seed,
-                observables(th, k, bias),
-                observables(&run.trajectory, k, bias),
-            )
-        })
+        .map(|(_, th)| observables(th, k, bias))
         .collect();
-    let names: Vec<String> = per_pair[0].1.iter().map(|(n, _)| n.clone()).collect();
-    names
+    let sims: Vec<Named> = pairs
+        .iter()
+        .map(|(run, _)| observables(&run.trajectory, k, bias))
+        .collect();
+    // Pointwise mean over seeds of observable i.
+    let ensemble = |set: &[Named], i: usize| -> Vec<f64> {
+        (0..set[0][i].1.len())
+            .map(|t| mean(&set.iter().map(|o| o[i].1[t]).collect::<Vec<_>>()))
+            .collect()
+    };
+    theories[0]
         .iter()
         .enumerate()
-        .map(|(i, name)| {
-            let per_seed: Vec<(u64, Deviation)> = per_pair
+        .map(|(i, (name, _))| {
+            let per_seed: Vec<(u64, Deviation)> = pairs
                 .iter()
-                .map(|(s, th, sim)| (*s, Deviation::between(&th[i].1, &sim[i].1)))
+                .zip(theories.iter().zip(&sims))
+                .map(|((run, _), (th, sim))| (run.seed, Deviation::between(&th[i].1, &sim[i].1)))
                 .collect();
             let devs: Vec<Deviation> = per_seed.iter().map(|(_, d)| *d).collect();
-            let n = per_pair[0].1[i].1.len();
-            let avg = |which: fn(
-                &(u64, Vec<(String, Vec<f64>)>, Vec<(String, Vec<f64>)>),
-            ) -> &Vec<(String, Vec<f64>)>|
-             -> Vec<f64> {
-                (0..n)
-                    .map(|t| {
-                        mean(
-                            &per_pair
-                                .iter()
-                                .map(|p| which(p)[i].1[t])
-                                .collect::<Vec<_>>(),
-                        )
-                    })
-                    .collect()
-            };
             ObservableSummary {
                 name: name.clone(),
                 per_seed,
                 mean_over_seeds: aggregate(&devs, mean),
                 worst_over_seeds: aggregate(&devs, worst),
-                ensemble: Deviation::between(&avg(|p| &p.1), &avg(|p| &p.2)),
+                ensemble: Deviation::between(&ensemble(&theories, i), &ensemble(&sims, i)),
             }
         })
         .collect()

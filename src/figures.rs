@@ -40,7 +40,7 @@ pub fn pca_lines(pca: &[f64]) -> Vec<HLine> {
         .enumerate()
         .map(|(m, &y)| HLine {
             y,
-            label: Some(format!("ε_PCA({m})")),
+            label: Some(format!("ε_{{PCA}}({m})")),
         })
         .collect()
 }

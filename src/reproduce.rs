@@ -47,12 +47,12 @@ fn order_params_figure(exp: &Experiment, cmp: &Comparison, stem: &Path) -> Resul
     let mut panels = Vec::new();
     for (name, pick) in [
         (
-            "Q^{kk}",
+            "Q_{kk}",
             (|o: &crate::trajectory::OrderParams, k: usize| o.q[(k, k)])
                 as fn(&crate::trajectory::OrderParams, usize) -> f64,
         ),
-        ("R_kk", |o, k| o.r[(k, k)]),
-        ("T0_kk", |o, k| o.t0[(k, k)]),
+        ("R_{kk}", |o, k| o.r[(k, k)]),
+        ("T0_{kk}", |o, k| o.t0[(k, k)]),
     ] {
         let mut p = Panel::new("t", name);
         p.x_log = true;
