@@ -4,7 +4,6 @@
 //! grouping) to t = 10. The reference implementation needs ≈ 45 s for K=2, D=500 to t=10.
 
 use aedyn::config::Config;
-use aedyn::theory::Theory;
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::path::Path;
 
@@ -13,12 +12,7 @@ fn case(text: &str) -> impl Fn() -> f64 {
         .unwrap()
         .resolve()
         .unwrap();
-    let theory = Theory::new(
-        exp.model.clone(),
-        exp.covariance.spectrum().clone(),
-        exp.quadrature_nodes,
-    )
-    .unwrap();
+    let theory = exp.theory().unwrap();
     let init = exp.initial_state(0).unwrap();
     move || {
         let run = theory.run(&init, &exp.times, exp.tolerances).unwrap();

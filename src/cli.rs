@@ -11,7 +11,7 @@ use crate::config::Experiment;
 use crate::error::Result;
 use crate::io::write_atomic;
 use crate::spectrum::Spectrum;
-use crate::theory::{Theory, TheoryRun};
+use crate::theory::TheoryRun;
 use crate::trajectory::{group_csv, order_param_csv, Labelled};
 
 /// The crate version recorded in every output.
@@ -61,11 +61,7 @@ struct TheoryRecord<'a> {
 pub fn theory(exp: &Experiment, out: &Path) -> Result<TheoryRun> {
     let start = Instant::now();
     let seed = exp.replicate_seed(0);
-    let theory = Theory::new(
-        exp.model.clone(),
-        exp.covariance.spectrum().clone(),
-        exp.quadrature_nodes,
-    )?;
+    let theory = exp.theory()?;
     let init = exp.initial_state(seed)?;
     let run = theory.run(&init, &exp.times, exp.tolerances)?;
     let k = exp.model.hidden;

@@ -161,11 +161,7 @@ pub fn compare(
 ) -> Result<Comparison> {
     use rayon::prelude::*;
     let sim = Simulator::new(exp)?;
-    let theory = Theory::new(
-        exp.model.clone(),
-        exp.covariance.spectrum().clone(),
-        exp.quadrature_nodes,
-    )?;
+    let theory = exp.theory()?;
     let results = sim.run(seeds, progress);
     let mut failed = Vec::new();
     let runs: Vec<SeedRun> = results

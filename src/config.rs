@@ -629,6 +629,15 @@ impl Experiment {
         }
     }
 
+    /// The ODE system of this experiment (its model, spectrum and quadrature nodes).
+    pub fn theory(&self) -> Result<crate::theory::Theory> {
+        crate::theory::Theory::new(
+            self.model.clone(),
+            self.covariance.spectrum().clone(),
+            self.quadrature_nodes,
+        )
+    }
+
     /// The ODE's initial state for the replicate with seed `seed`.
     pub fn initial_state(&self, seed: u64) -> Result<InitialState> {
         match &self.init {

@@ -6,7 +6,6 @@ use std::path::Path;
 
 use aedyn::config::Config;
 use aedyn::plot::{PANEL_HEIGHT, PANEL_WIDTH};
-use aedyn::theory::Theory;
 
 /// Figure stems and their panel grids (columns, rows).
 const EXPECTED: [(&str, u32, u32); 5] = [
@@ -69,12 +68,7 @@ fn reproduce_writes_every_figure_with_its_data() {
     c.output.t_max = 1000.0;
     c.output.points = 61;
     let exp = c.resolve().unwrap();
-    let theory = Theory::new(
-        exp.model.clone(),
-        exp.covariance.spectrum().clone(),
-        exp.quadrature_nodes,
-    )
-    .unwrap();
+    let theory = exp.theory().unwrap();
     let init = exp.initial_state(exp.replicate_seed(0)).unwrap();
     let times: Vec<f64> = erf.iter().map(|p| p.0).collect();
     let mut unique = times.clone();

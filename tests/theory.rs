@@ -17,12 +17,7 @@ fn config(text: &str) -> Config {
 
 fn run(text: &str) -> (Trajectory, Vec<f64>) {
     let exp = config(text).resolve().unwrap();
-    let theory = Theory::new(
-        exp.model.clone(),
-        exp.covariance.spectrum().clone(),
-        exp.quadrature_nodes,
-    )
-    .unwrap();
+    let theory = exp.theory().unwrap();
     let init = exp.initial_state(exp.replicate_seed(0)).unwrap();
     let run = theory.run(&init, &exp.times, exp.tolerances).unwrap();
     (run.trajectory, exp.covariance.pca_errors(exp.model.hidden))
