@@ -53,6 +53,28 @@ fn reproduce_writes_every_figure_with_its_data() {
         );
         assert!(out.join(format!("{stem}.csv")).exists(), "{stem}.csv");
     }
+    // The agreement-against-D figure: the fitted exponent of the plotted points lies in the
+    // expected range for O(D^{-1/2}) fluctuations.
+    let csv = std::fs::read_to_string(out.join("validate.csv")).unwrap();
+    let pts: Vec<(f64, f64)> = csv
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(1).is_some_and(|s| s.starts_with("ε")))
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[2].parse::<f64>().unwrap().ln(),
+                f[3].parse::<f64>().unwrap().ln(),
+            )
+        })
+        .collect();
+    assert_eq!(pts.len(), 5);
+    let (x, y): (Vec<f64>, Vec<f64>) = pts.into_iter().unzip();
+    let (slope, _) = aedyn::compare::fit_slope(&x, &y);
+    assert!(
+        aedyn::cli::EXPECTED_EXPONENT.contains(&slope),
+        "exponent {slope}"
+    );
     // The erf theory curve of the activations figure equals a fresh theory run from the same
     // seed's initial state (same config, same time grid) to plotting precision.
     let csv = std::fs::read_to_string(out.join("activations.csv")).unwrap();
