@@ -172,6 +172,31 @@ struct SimulateRecord<'a> {
     files: Vec<String>,
 }
 
+/// Write `out/sim.csv` (`seed,time,test_error,test_error_empirical,Q_0_0,…`) for the given
+/// replicates; returns their labelled rows.
+fn write_sim_csv<'a>(
+    exp: &Experiment,
+    runs: &[&'a crate::sgd::SeedRun],
+    out: &Path,
+) -> Result<Vec<Labelled<'a>>> {
+    let rows: Vec<Labelled<'a>> = runs
+        .iter()
+        .map(|r| Labelled {
+            seed: Some(r.seed),
+            trajectory: &r.trajectory,
+        })
+        .collect();
+    let csv = order_param_csv(
+        &rows,
+        exp.model.hidden,
+        exp.model.bias_lr.is_some(),
+        true,
+        exp.config.simulation.test_samples > 0,
+    );
+    write_atomic(&out.join("sim.csv"), csv.as_bytes())?;
+    Ok(rows)
+}
+
 /// `aedyn simulate`: run SGD for every replicate in parallel and write `out/sim.csv`,
 /// `out/groups.csv`, `out/init/` (initial weights `W0_seed{s}.csv`, `V0_seed{s}.csv` and the
 /// exact initial group densities `groups0.csv` of the finished seeds) and `out/run.json`
@@ -222,20 +247,8 @@ pub fn simulate(exp: &Experiment, out: &Path, opts: &SimulateOptions) -> Result<
         }
     }
     let k = exp.model.hidden;
-    let bias = exp.model.bias_lr.is_some();
-    let empirical = exp.config.simulation.test_samples > 0;
     let spectrum = exp.covariance.spectrum();
-    let rows: Vec<Labelled<'_>> = runs
-        .iter()
-        .map(|r| Labelled {
-            seed: Some(r.seed),
-            trajectory: &r.trajectory,
-        })
-        .collect();
-    write_atomic(
-        &out.join("sim.csv"),
-        order_param_csv(&rows, k, bias, true, empirical).as_bytes(),
-    )?;
+    let rows = write_sim_csv(exp, &runs.iter().collect::<Vec<_>>(), out)?;
     write_atomic(
         &out.join("groups.csv"),
         group_csv(&rows, spectrum, k, true).as_bytes(),
@@ -357,29 +370,12 @@ pub fn compare(exp: &Experiment, out: &Path, opts: &SimulateOptions) -> Result<C
             trajectory: t,
         })
         .collect();
-    let sim_rows: Vec<Labelled<'_>> = comparison
-        .pairs
-        .iter()
-        .map(|(r, _)| Labelled {
-            seed: Some(r.seed),
-            trajectory: &r.trajectory,
-        })
-        .collect();
     write_atomic(
         &out.join("theory.csv"),
         order_param_csv(&theory_rows, k, bias, true, false).as_bytes(),
     )?;
-    write_atomic(
-        &out.join("sim.csv"),
-        order_param_csv(
-            &sim_rows,
-            k,
-            bias,
-            true,
-            exp.config.simulation.test_samples > 0,
-        )
-        .as_bytes(),
-    )?;
+    let runs: Vec<&crate::sgd::SeedRun> = comparison.pairs.iter().map(|(r, _)| r).collect();
+    write_sim_csv(exp, &runs, out)?;
     crate::figures::compare_figure(exp, &comparison, &out.join("compare"))?;
     let wall_seconds = start.elapsed().as_secs_f64();
     let record = CompareRecord {

@@ -21,7 +21,7 @@ pub mod integrator;
 use nalgebra::{DMatrix, DVector, DVectorView, SymmetricEigen};
 use serde::{Deserialize, Serialize};
 
-use crate::activation::{test_error, KernelEvaluator, Kernels};
+use crate::activation::{test_error, KernelEvaluator};
 use crate::error::{Error, Result};
 use crate::model::{Model, Rule};
 use crate::spectrum::{Covariance, Projection, Spectrum};
@@ -287,12 +287,6 @@ impl Theory {
         self.model.bias_lr.map(|_| y.rows(y.len() - k, k))
     }
 
-    /// `(Q, R, T, T0)` and the biases of a state vector.
-    pub fn order_params(&self, y: &DVector<f64>) -> OrderParams {
-        let dens = self.densities(y);
-        OrderParams::from_groups(&self.spectrum, &dens, self.beta(y).map(|b| b.into_owned()))
-    }
-
     /// Group densities `S_G = Z_G Z_Gᵀ` of a state vector.
     pub fn densities(&self, y: &DVector<f64>) -> Vec<GroupDensity> {
         let k2 = 2 * self.model.hidden;
@@ -305,17 +299,6 @@ impl Theory {
                 GroupDensity::from_moment(&(z * z.transpose()))
             })
             .collect()
-    }
-
-    /// The kernels at a state's (Q, R, β).
-    fn kernels_at(
-        &self,
-        q: &DMatrix<f64>,
-        r: &DMatrix<f64>,
-        beta: Option<&DVector<f64>>,
-    ) -> Result<Kernels> {
-        self.kernels
-            .kernels(q, &r.diagonal(), beta, self.model.bias_lr.is_some())
     }
 
     /// The right-hand side `dy/dt` (spec §6, steps 1–5). Allocation-free apart from the
@@ -425,7 +408,12 @@ impl Theory {
             &groups,
             self.beta(y).map(|b| b.into_owned()),
         );
-        let ker = self.kernels_at(&op.q, &op.r, op.beta.as_ref())?;
+        let ker = self.kernels.kernels(
+            &op.q,
+            &op.r.diagonal(),
+            op.beta.as_ref(),
+            self.model.bias_lr.is_some(),
+        )?;
         let eps = test_error(&ker, &op.r, &op.t0, self.spectrum.trace_over_dim());
         Ok(Snapshot {
             time,
