@@ -541,7 +541,16 @@ impl Config {
                 }
                 InitSpec::Weights {
                     encoder: read("init.encoder", &self.init.encoder)?,
-                    decoder: read("init.decoder", &self.init.decoder)?,
+                    decoder: match model.decoder_tie(d) {
+                        Some(_) if self.init.decoder.is_some() => {
+                            return Err(Error::config(
+                                "init.decoder",
+                                "not used: the decoder is tied to the encoder (network.tied or training.rule = \"sanger\"); remove it",
+                            ))
+                        }
+                        Some(_) => DMatrix::zeros(k, d),
+                        None => read("init.decoder", &self.init.decoder)?,
+                    },
                 }
             }
             InitKind::Densities => {
@@ -572,6 +581,9 @@ impl Config {
                         })
                     })
                     .collect::<Result<Vec<_>>>()?;
+                if let Some(kappa) = model.decoder_tie(d) {
+                    check_tied_densities(&dens, kappa / (d as f64).sqrt())?;
+                }
                 InitSpec::Densities(dens)
             }
         };
@@ -608,6 +620,27 @@ impl Config {
     }
 }
 
+/// Relative tolerance of the tie `r = c q`, `t = c² q` in given densities (roundoff of
+/// values written with ≥ 12 digits stays far below it).
+const TIE_TOL: f64 = 1e-9;
+
+/// A decoder tied as `v = κ w` has `ν̃ = c ω` with `c = κ/√D`, hence `r_G = c q_G` and
+/// `t_G = c² q_G` in every group.
+fn check_tied_densities(dens: &[GroupDensity], c: f64) -> Result<()> {
+    for (i, g) in dens.iter().enumerate() {
+        let scale = g.q.amax().max(f64::MIN_POSITIVE);
+        for (name, m, f) in [("r", &g.r, c), ("t", &g.t, c * c)] {
+            if (m - &g.q * f).amax() > TIE_TOL * scale * f.max(1.0) {
+                return Err(Error::config(
+                    format!("init.groups.{i}.{name}"),
+                    format!("must equal {f} × q: the decoder is tied to the encoder (ν̃ = {c} ω)"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Experiment {
     /// The seed of replicate `j` (`init.seed + j`).
     pub fn replicate_seed(&self, j: usize) -> u64 {
@@ -615,17 +648,22 @@ impl Experiment {
     }
 
     /// The initial weights `(W, V)` of the replicate with seed `seed` (K×D each), when the
-    /// initial condition is given by weights (random or from files).
+    /// initial condition is given by weights (random or from files). A decoder tied to the
+    /// encoder is `V = κ W` ([`Model::decoder_tie`]); the drawn or given V is then unused.
     pub fn initial_weights(&self, seed: u64) -> Option<(DMatrix<f64>, DMatrix<f64>)> {
-        match &self.init {
-            InitSpec::Random { std, .. } => Some(crate::rng::initial_weights(
-                self.model.hidden,
-                self.covariance.dim(),
-                *std,
-                seed,
-            )),
-            InitSpec::Weights { encoder, decoder } => Some((encoder.clone(), decoder.clone())),
-            InitSpec::Densities(_) => None,
+        let (w, v) = match &self.init {
+            InitSpec::Random { std, .. } => {
+                crate::rng::initial_weights(self.model.hidden, self.covariance.dim(), *std, seed)
+            }
+            InitSpec::Weights { encoder, decoder } => (encoder.clone(), decoder.clone()),
+            InitSpec::Densities(_) => return None,
+        };
+        match self.model.decoder_tie(self.covariance.dim()) {
+            Some(kappa) => {
+                let v = &w * kappa;
+                Some((w, v))
+            }
+            None => Some((w, v)),
         }
     }
 

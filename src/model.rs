@@ -42,6 +42,20 @@ pub struct Model {
 }
 
 impl Model {
+    /// The factor κ of a decoder tied to the encoder, `v^k = κ w^k`: √D for tied weights
+    /// (spec §5.3), 1 for Sanger's rule (spec §5.2); `None` when the decoder is separate.
+    pub fn decoder_tie(&self, dim: usize) -> Option<f64> {
+        if self.rule == Rule::Sanger {
+            Some(1.0)
+        } else if self.tied {
+            Some((dim as f64).sqrt())
+        } else {
+            None
+        }
+    }
+}
+
+impl Model {
     /// Check ranges and supported combinations; fields are named as in the config file.
     pub fn validate(&self) -> Result<()> {
         if self.hidden == 0 {
@@ -72,6 +86,12 @@ impl Model {
                     "a trained bias is only supported with training.rule = \"sgd\"",
                 ));
             }
+        }
+        if self.rule == Rule::Sanger && self.tied {
+            return Err(Error::config(
+                "network.tied",
+                "Sanger's rule already uses the encoder as decoder (v = w); set network.tied = false",
+            ));
         }
         if self.rule == Rule::Sanger && self.activation != Activation::Linear {
             return Err(Error::config(

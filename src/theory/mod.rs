@@ -15,6 +15,32 @@
 //! `1[a ≤ k]` inside `c`, `G` and the `−I2 ν̃` term (spec §5.1). A trained bias follows
 //! `dβ_k/dt = η_b [Mb_k − Σ_a T0^{ka} P_{ka}]` (spec §3.5). The factor form preserves the rank
 //! of every `S_G` by construction, avoiding the phantom directions of the matrix form (§7.1).
+//!
+//! **Tied weights** (spec §5.3, `v^k = √D w^k`, one matrix W trained with rate η/D on the sum of
+//! the encoder gradient and √D × the decoder gradient). Then `ν̃_τ = v·u_τ/√D = ω_τ`, and the
+//! increment of `w^k` is the untied encoder increment plus the untied decoder increment
+//! divided by √D, i.e. in the (ω; ν̃) units above the sum of the two rows of `L(ρ̃) s_τ`:
+//!
+//! ```text
+//! dω_τ/dt = η [ρ̃_τ G ω_τ + ρ̃_τ E ν̃_τ] + η [ρ̃_τ E ω_τ − I2 ν̃_τ] = η [ρ̃_τ (2E + G) − I2] ω_τ,
+//! ```
+//!
+//! with `R = T = Q` and `T0 = Σ_τ q_τ = W Wᵀ` (the second-order terms vanish as in §1.2:
+//! `|Δw|² = O(1/D²)` per step). The state keeps both halves, `ν̃_τ = ω_τ`, and both follow the
+//! same equation, so the tie is preserved exactly and every order parameter is read off as
+//! in the untied case. Verified against one-step SGD drift (`tests/theory_drift.rs`) and
+//! against simulation (`aedyn compare`, `tests/variants.rs`).
+//!
+//! **Sanger's rule** (spec §5.2, linear units, decoder `v = w`, `y^k = λ^k`,
+//! `w^k ← w^k + (η/D²) y^k (x − Σ_{a≤k} y^a w^a)`): with `E[y^k (x·u_τ)] = ρ_τ ω^k_τ/√D`
+//! and `E[y^k y^a] = Q^{ka}`, the drift per unit time `t = steps/D` is
+//!
+//! ```text
+//! dω_τ/dt = (η/√D) ρ̃_τ ω_τ − (η/D) tril(Q) ω_τ,      ν̃_τ = ω_τ/√D,
+//! ```
+//!
+//! the Oja–Sanger flow of spec §5.2 written in ω = D^{1/4} a (it is slow by √D in these
+//! units, as the spec notes). Weight decay adds `−wd ω_τ` as above.
 
 pub mod integrator;
 
@@ -189,16 +215,6 @@ impl Theory {
     /// Set up the ODE for a validated model on a spectrum.
     pub fn new(model: Model, spectrum: Spectrum, quadrature_nodes: usize) -> Result<Self> {
         model.validate()?;
-        if model.tied {
-            return Err(Error::Unsupported(
-                "tied weights are not yet implemented in the theory (network.tied = true)".into(),
-            ));
-        }
-        if model.rule == Rule::Sanger {
-            return Err(Error::Unsupported(
-                "Sanger's rule has no ODE in aedyn's theory (training.rule = \"sanger\")".into(),
-            ));
-        }
         let kernels = KernelEvaluator::new(model.activation, quadrature_nodes)?;
         let k2 = 2 * model.hidden;
         let widths = spectrum
@@ -360,7 +376,10 @@ impl Theory {
             }
             gm[(a, a)] += ker.m[a] - c;
         }
-        // 4. dZ_G = η [[ρ̃ G, ρ̃ E],[ρ̃ E, −I2]] Z_G − wd Z_G, column by column.
+        // 4. dZ_G = η [[ρ̃ G, ρ̃ E],[ρ̃ E, −I2]] Z_G − wd Z_G, column by column; tied weights
+        //    and Sanger's rule as in the module docs.
+        let sanger = self.model.rule == Rule::Sanger;
+        let sqrt_d = (self.spectrum.dim() as f64).sqrt();
         let dys = dy.as_mut_slice();
         let mut off = 0;
         for (g, &m) in self.widths.iter().enumerate() {
@@ -371,6 +390,13 @@ impl Theory {
                 let (zw, zv) = col.split_at(k);
                 let (dw, dv) = dcol.split_at_mut(k);
                 for a in 0..k {
+                    if sanger {
+                        let tril_q: f64 = (0..=a).map(|b| q[(a, b)] * zw[b]).sum();
+                        let d_omega = eta * (rt * zw[a] / sqrt_d - tril_q / (sqrt_d * sqrt_d));
+                        dw[a] = d_omega - wd * zw[a];
+                        dv[a] = d_omega / sqrt_d - wd * zv[a];
+                        continue;
+                    }
                     let mut gz = 0.0;
                     let mut iz = 0.0;
                     for b in 0..k {
@@ -378,8 +404,15 @@ impl Theory {
                         iz += i2[(a, b)] * zv[b];
                     }
                     let e = ker.e1[a];
-                    dw[a] = eta * rt * (gz + e * zv[a]) - wd * zw[a];
-                    dv[a] = eta * (rt * e * zw[a] - iz) - wd * zv[a];
+                    let encoder = eta * rt * (gz + e * zv[a]);
+                    let decoder = eta * (rt * e * zw[a] - iz);
+                    if self.model.tied {
+                        dw[a] = encoder + decoder - wd * zw[a];
+                        dv[a] = dw[a];
+                    } else {
+                        dw[a] = encoder - wd * zw[a];
+                        dv[a] = decoder - wd * zv[a];
+                    }
                 }
             }
             off += k2 * m;
