@@ -9,6 +9,7 @@ use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
 use crate::activation::Activation;
+use crate::dataset::{Centering, DataFormat, Dataset};
 use crate::error::{Error, Result};
 use crate::io;
 use crate::model::{Model, Rule};
@@ -27,6 +28,19 @@ pub enum DataKind {
     Spiked,
     /// Eigenvalues (and eigenvectors) from files.
     Eigen,
+    /// A real data matrix (rows are samples).
+    Dataset,
+}
+
+/// What the simulator trains on with `data.kind = "dataset"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Inputs {
+    /// The data's own samples, drawn uniformly with replacement.
+    #[default]
+    Samples,
+    /// Gaussian surrogates `N(0, Ω)` with the data's second moment Ω.
+    Gaussian,
 }
 
 /// `[data]`.
@@ -51,8 +65,18 @@ pub struct DataConfig {
     pub eigenvalues: Option<PathBuf>,
     /// Eigenvector file (eigen).
     pub eigenvectors: Option<PathBuf>,
-    /// Number of spectrum bins (eigen).
+    /// Number of spectrum bins (eigen, dataset).
     pub bins: Option<usize>,
+    /// Data matrix file (dataset).
+    pub path: Option<PathBuf>,
+    /// Its format (dataset).
+    pub format: DataFormat,
+    /// Centring (dataset).
+    pub center: Centering,
+    /// Use only the first rows (dataset).
+    pub max_rows: Option<usize>,
+    /// Training inputs of the simulator (dataset).
+    pub inputs: Inputs,
 }
 
 impl Default for DataConfig {
@@ -68,6 +92,11 @@ impl Default for DataConfig {
             eigenvalues: None,
             eigenvectors: None,
             bins: None,
+            path: None,
+            format: DataFormat::Auto,
+            center: Centering::Scalar,
+            max_rows: None,
+            inputs: Inputs::Samples,
         }
     }
 }
@@ -318,6 +347,20 @@ pub struct Experiment {
     pub init: InitSpec,
     /// Initial biases.
     pub bias0: Option<DVector<f64>>,
+    /// The real data (`data.kind = "dataset"`).
+    pub samples: Option<DataSamples>,
+}
+
+/// A real dataset, processed (spec §1.1), with the exact covariance of its samples.
+#[derive(Debug, Clone)]
+pub struct DataSamples {
+    /// The centred and scaled samples.
+    pub samples: std::sync::Arc<Dataset>,
+    /// Ω = X̃ᵀX̃/n with every distinct eigenvalue its own group (the experiment's
+    /// `covariance` is this one binned into `data.bins` groups).
+    pub covariance: Covariance,
+    /// What the simulator trains on.
+    pub inputs: Inputs,
 }
 
 impl Config {
@@ -340,6 +383,7 @@ impl Config {
         for p in [
             &mut self.data.eigenvalues,
             &mut self.data.eigenvectors,
+            &mut self.data.path,
             &mut self.init.encoder,
             &mut self.init.decoder,
         ]
@@ -365,33 +409,86 @@ impl Config {
         }
     }
 
-    /// The data covariance Ω.
-    pub fn covariance(&self) -> Result<Covariance> {
+    /// The data: Ω for the theory, and for `data.kind = "dataset"` the samples with the exact
+    /// (unbinned) Ω of their second moment.
+    pub fn data(&self) -> Result<(Covariance, Option<DataSamples>)> {
         let d = &self.data;
+        let check_unused = |fields: &[(&str, bool)], kinds: &str| -> Result<()> {
+            match fields.iter().find(|(_, set)| *set) {
+                Some((field, _)) => Err(Error::config(
+                    *field,
+                    format!("only allowed with data.kind = {kinds}"),
+                )),
+                None => Ok(()),
+            }
+        };
+        let dataset_fields = [
+            ("data.path", d.path.is_some()),
+            ("data.format", d.format != DataFormat::Auto),
+            ("data.center", d.center != Centering::Scalar),
+            ("data.max_rows", d.max_rows.is_some()),
+            ("data.inputs", d.inputs != Inputs::Samples),
+        ];
         match d.kind {
             DataKind::Spiked => {
-                for (field, set) in [
-                    ("data.eigenvalues", d.eigenvalues.is_some()),
-                    ("data.eigenvectors", d.eigenvectors.is_some()),
-                    ("data.bins", d.bins.is_some()),
-                ] {
-                    if set {
-                        return Err(Error::config(
-                            field,
-                            "only allowed with data.kind = \"eigen\"",
-                        ));
-                    }
-                }
-                Covariance::spiked(&SpikedParams {
+                check_unused(
+                    &[
+                        ("data.eigenvalues", d.eigenvalues.is_some()),
+                        ("data.eigenvectors", d.eigenvectors.is_some()),
+                        ("data.bins", d.bins.is_some()),
+                    ],
+                    "\"eigen\" or \"dataset\"",
+                )?;
+                check_unused(&dataset_fields, "\"dataset\"")?;
+                let cov = Covariance::spiked(&SpikedParams {
                     dim: d.dim,
                     spikes: d.spikes.clone(),
                     bulk: d.bulk,
                     normalize: d.normalize,
                     directions: d.directions,
                     seed: d.seed,
-                })
+                })?;
+                Ok((cov, None))
+            }
+            DataKind::Dataset => {
+                check_unused(
+                    &[
+                        ("data.eigenvalues", d.eigenvalues.is_some()),
+                        ("data.eigenvectors", d.eigenvectors.is_some()),
+                    ],
+                    "\"eigen\"",
+                )?;
+                let path = d.path.as_ref().ok_or_else(|| {
+                    Error::config("data.path", "required with data.kind = \"dataset\"")
+                })?;
+                if d.max_rows.is_some_and(|r| r < 2) {
+                    return Err(Error::config("data.max_rows", "must be ≥ 2"));
+                }
+                let mut samples = Dataset::load(path, d.format, d.max_rows)?;
+                if samples.dim() != d.dim {
+                    return Err(Error::config(
+                        "data.dim",
+                        format!(
+                            "is {}, but the samples in {} have dimension {}",
+                            d.dim,
+                            path.display(),
+                            samples.dim()
+                        ),
+                    ));
+                }
+                samples.standardise(d.center, d.normalize)?;
+                let (binned, exact) = samples.covariances(d.bins)?;
+                Ok((
+                    binned,
+                    Some(DataSamples {
+                        samples: std::sync::Arc::new(samples),
+                        covariance: exact,
+                        inputs: d.inputs,
+                    }),
+                ))
             }
             DataKind::Eigen => {
+                check_unused(&dataset_fields, "\"dataset\"")?;
                 let path = d.eigenvalues.as_ref().ok_or_else(|| {
                     Error::config("data.eigenvalues", "required with data.kind = \"eigen\"")
                 })?;
@@ -414,7 +511,10 @@ impl Config {
                         ),
                     ));
                 }
-                Covariance::from_eigen(&values, vectors.as_ref(), d.bins)
+                Ok((
+                    Covariance::from_eigen(&values, vectors.as_ref(), d.bins)?,
+                    None,
+                ))
             }
         }
     }
@@ -463,7 +563,7 @@ impl Config {
     pub fn resolve(&self) -> Result<Experiment> {
         let model = self.model();
         model.validate()?;
-        let covariance = self.covariance()?;
+        let (covariance, samples) = self.data()?;
         let times = self.times()?;
         let th = &self.theory;
         if !(th.rtol > 0.0 && th.rtol < 1.0) {
@@ -616,6 +716,7 @@ impl Config {
             quadrature_nodes,
             init,
             bias0,
+            samples,
         })
     }
 }

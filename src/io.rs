@@ -16,7 +16,12 @@ pub fn read_matrix(path: &Path) -> Result<DMatrix<f64>> {
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    let m = if is_npy {
+    read_matrix_as(path, is_npy)
+}
+
+/// Read a real matrix as `.npy` (`npy`) or CSV, whatever the file name (see [`read_matrix`]).
+pub fn read_matrix_as(path: &Path, npy: bool) -> Result<DMatrix<f64>> {
+    let m = if npy {
         read_npy(path)?
     } else {
         read_csv(path)?

@@ -21,13 +21,14 @@
 //! ```
 //!
 //! Module dependencies point one way:
-//! `spectrum → activation → model → theory | sgd → compare → plot → figures → reproduce → cli`;
+//! `spectrum → dataset → activation → model → theory | sgd → compare → plot → figures → reproduce → cli`;
 //! the dynamics modules share only [`trajectory`] (order parameters and trajectories).
 
 pub mod activation;
 pub mod cli;
 pub mod compare;
 pub mod config;
+pub mod dataset;
 pub mod error;
 pub mod figures;
 pub mod io;

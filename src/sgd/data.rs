@@ -4,17 +4,23 @@
 //! uses (same groups, same eigendirections; nothing is re-estimated), in O(D·n_explicit) per
 //! input and without ever forming a D×D matrix.
 
+use std::sync::Arc;
+
+use rand::Rng as _;
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::dataset::Dataset;
 use crate::rng::Rng;
 use crate::spectrum::{Covariance, GroupBasis};
 
-/// Where the training and test inputs come from. An enum so that further sources (a real
-/// data matrix) can be added next to the Gaussian one.
+/// Where the training and test inputs come from.
 #[derive(Debug, Clone)]
 pub enum DataSource {
     /// Centred Gaussian inputs with covariance Ω.
     Gaussian(GaussianSampler),
+    /// The samples of a real dataset, drawn uniformly with replacement (one uniform index per
+    /// input, from the same random stream).
+    Samples(Arc<Dataset>),
 }
 
 impl DataSource {
@@ -27,6 +33,7 @@ impl DataSource {
     pub fn dim(&self) -> usize {
         match self {
             DataSource::Gaussian(s) => s.dim,
+            DataSource::Samples(d) => d.dim(),
         }
     }
 
@@ -34,6 +41,7 @@ impl DataSource {
     pub fn sample(&self, rng: &mut Rng, x: &mut [f64]) {
         match self {
             DataSource::Gaussian(s) => s.sample(rng, x),
+            DataSource::Samples(d) => x.copy_from_slice(d.row(rng.random_range(0..d.len()))),
         }
     }
 }

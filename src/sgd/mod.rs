@@ -85,10 +85,13 @@ pub struct Simulator<'a> {
     exp: &'a Experiment,
     source: DataSource,
     evaluator: KernelEvaluator,
+    /// The exact covariance of the inputs when it differs from the theory's (binned) one.
+    exact: Option<&'a Covariance>,
 }
 
 impl<'a> Simulator<'a> {
-    /// A simulator of `exp`; inputs come from `exp.covariance` itself.
+    /// A simulator of `exp`. Inputs are Gaussian with `exp.covariance` itself, or for a real
+    /// dataset its samples (or Gaussian surrogates with their exact second moment).
     pub fn new(exp: &'a Experiment) -> Result<Self> {
         if exp.initial_weights(exp.replicate_seed(0)).is_none() {
             return Err(Error::config(
@@ -96,10 +99,18 @@ impl<'a> Simulator<'a> {
                 "a simulation needs weights: use \"random\" or \"weights\", not \"densities\"",
             ));
         }
+        let source = match &exp.samples {
+            None => DataSource::gaussian(&exp.covariance),
+            Some(s) => match s.inputs {
+                crate::config::Inputs::Samples => DataSource::Samples(s.samples.clone()),
+                crate::config::Inputs::Gaussian => DataSource::gaussian(&s.covariance),
+            },
+        };
         Ok(Simulator {
             exp,
-            source: DataSource::gaussian(&exp.covariance),
+            source,
             evaluator: KernelEvaluator::new(exp.model.activation, exp.quadrature_nodes)?,
+            exact: exp.samples.as_ref().map(|s| &s.covariance),
         })
     }
 
@@ -137,7 +148,13 @@ impl<'a> Simulator<'a> {
     /// Exact measurement of `net` (spec §2: densities from the weights through the
     /// covariance's group structure, O(K·D·n_explicit + K²·D); §3.6: test error).
     pub fn measure(&self, net: &Network) -> Result<Measurement> {
-        measure(&self.exp.covariance, &self.exp.model, &self.evaluator, net)
+        measure(
+            &self.exp.covariance,
+            self.exact,
+            &self.exp.model,
+            &self.evaluator,
+            net,
+        )
     }
 
     /// Empirical test error on the `n` held-out inputs of replicate `seed` (stream TEST; the
@@ -240,9 +257,13 @@ impl<'a> Simulator<'a> {
     }
 }
 
-/// Exact measurement of `net` for data covariance `cov` (see [`Simulator::measure`]).
+/// Exact measurement of `net` for data covariance `cov` (see [`Simulator::measure`]). When
+/// `cov` is a binned approximation of the inputs' covariance `exact`, the group densities are
+/// still those of `cov`'s groups (exact projections on each bin's eigenvectors), while the
+/// order parameters and the test error use the exact eigenvalues.
 pub fn measure(
     cov: &Covariance,
+    exact: Option<&Covariance>,
     model: &Model,
     evaluator: &KernelEvaluator,
     net: &Network,
@@ -260,14 +281,25 @@ pub fn measure(
         .map(GroupDensity::from_moment)
         .collect();
     let beta: Option<DVector<f64>> = net.beta();
-    let op = OrderParams::from_groups(cov.spectrum(), &groups, beta);
+    let op = match exact {
+        Some(ex) => {
+            let fine: Vec<GroupDensity> = ex
+                .group_moments(&y)?
+                .iter()
+                .map(GroupDensity::from_moment)
+                .collect();
+            OrderParams::from_groups(ex.spectrum(), &fine, beta)
+        }
+        None => OrderParams::from_groups(cov.spectrum(), &groups, beta),
+    };
     let ker = evaluator.kernels(
         &op.q,
         &op.r.diagonal(),
         op.beta.as_ref(),
         model.bias_lr.is_some(),
     )?;
-    let eps = test_error(&ker, &op.r, &op.t0, cov.spectrum().trace_over_dim());
+    let trace = exact.unwrap_or(cov).spectrum().trace_over_dim();
+    let eps = test_error(&ker, &op.r, &op.t0, trace);
     Ok(Measurement {
         order_params: op,
         groups,
