@@ -154,7 +154,7 @@ impl Dataset {
         }
         if scale {
             let s2 = self.rows.iter().map(|x| x * x).sum::<f64>() / self.rows.len() as f64;
-            if !(s2 > 0.0) {
+            if s2 <= 0.0 || s2.is_nan() {
                 return Err(Error::config(
                     "data.path",
                     "the data are constant after centring: nothing to scale",
