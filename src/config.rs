@@ -639,19 +639,20 @@ impl Config {
                         "required with init.kind = \"weights\": the weights' projections need Ω's eigenvectors",
                     ));
                 }
-                InitSpec::Weights {
-                    encoder: read("init.encoder", &self.init.encoder)?,
-                    decoder: match model.decoder_tie(d) {
-                        Some(_) if self.init.decoder.is_some() => {
-                            return Err(Error::config(
-                                "init.decoder",
-                                "not used: the decoder is tied to the encoder (network.tied or training.rule = \"sanger\"); remove it",
-                            ))
-                        }
-                        Some(_) => DMatrix::zeros(k, d),
-                        None => read("init.decoder", &self.init.decoder)?,
-                    },
+                let tied = model.decoder_tie(d).is_some();
+                if tied && self.init.decoder.is_some() {
+                    return Err(Error::config(
+                        "init.decoder",
+                        "not used: the decoder is tied to the encoder (network.tied or training.rule = \"sanger\"); remove it",
+                    ));
                 }
+                let encoder = read("init.encoder", &self.init.encoder)?;
+                let decoder = if tied {
+                    DMatrix::zeros(k, d)
+                } else {
+                    read("init.decoder", &self.init.decoder)?
+                };
+                InitSpec::Weights { encoder, decoder }
             }
             InitKind::Densities => {
                 let groups = self.init.groups.as_ref().ok_or_else(|| {
@@ -824,6 +825,30 @@ mod tests {
             ("[init]\nbias = [0.0, 0.0]\n", "init.bias"),
             ("[theory]\nrtol = 0.0\n", "theory.rtol"),
             ("[init]\nkind = \"weights\"\n", "init.encoder"),
+            // Impossible combinations.
+            (
+                "[training]\nrule = \"sanger\"\n",
+                "Sanger's rule is defined for linear units only",
+            ),
+            (
+                "[network]\nactivation = \"linear\"\ntied = true\n[training]\nrule = \"sanger\"\n",
+                "network.tied",
+            ),
+            (
+                "[training]\nrule = \"truncated\"\nbias_lr = 0.4\n",
+                "training.bias_lr",
+            ),
+            ("[data]\nkind = \"dataset\"\n", "data.path"),
+            ("[data]\npath = \"x.csv\"\n", "data.path"),
+            ("[data]\ninputs = \"gaussian\"\n", "data.inputs"),
+            (
+                "[data]\nkind = \"dataset\"\npath = \"x.csv\"\neigenvalues = \"r.csv\"\n",
+                "data.eigenvalues",
+            ),
+            (
+                "[network]\ntied = true\n[init]\nkind = \"weights\"\nencoder = \"w.csv\"\ndecoder = \"v.csv\"\n",
+                "init.decoder",
+            ),
         ];
         for (text, field) in cases {
             let e = Config::from_toml(text, Path::new("x.toml"))

@@ -8,12 +8,16 @@ use aedyn::config::Config;
 use aedyn::plot::{PANEL_HEIGHT, PANEL_WIDTH};
 
 /// Figure stems and their panel grids (columns, rows).
-const EXPECTED: [(&str, u32, u32); 5] = [
+const EXPECTED: [(&str, u32, u32); 9] = [
     ("sequential", 1, 1),
     ("sequential_overlaps", 3, 1),
     ("order_params", 3, 1),
     ("activations", 1, 1),
     ("validate", 1, 1),
+    ("truncated", 2, 2),
+    ("tied", 1, 1),
+    ("relu_bias", 2, 1),
+    ("digits", 2, 1),
 ];
 
 fn png_size(path: &Path) -> (u32, u32) {

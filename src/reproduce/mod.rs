@@ -2,7 +2,13 @@
 //! PNG + SVG + CSV of the plotted data. Sizes are chosen to finish in a few minutes on two
 //! cores.
 
+mod variants;
+
 use std::path::Path;
+
+pub use variants::{
+    final_overlaps, off_diagonal_ratio, run_variant, variant_config, DIGITS_BINS, VARIANT_CONFIGS,
+};
 
 use crate::compare::{compare, Comparison};
 use crate::config::{Config, Experiment};
@@ -11,7 +17,16 @@ use crate::figures::{compare_figure, pca_lines, test_error_panel, validate_figur
 use crate::plot::{Figure, LegendPos, Panel, Series, SeriesStyle};
 
 /// The figures, by name.
-pub const FIGURES: [&str; 4] = ["sequential", "order_params", "activations", "validate"];
+pub const FIGURES: [&str; 8] = [
+    "sequential",
+    "order_params",
+    "activations",
+    "validate",
+    "truncated",
+    "tied",
+    "relu_bias",
+    "digits",
+];
 
 /// Dimensions of the agreement-against-D figure.
 pub const VALIDATE_DIMS: [usize; 5] = [250, 500, 1000, 2000, 4000];
@@ -31,7 +46,11 @@ pub fn sequential_config() -> Config {
     c
 }
 
-fn run_compare(c: &Config, progress: &(dyn Fn(u64) + Sync)) -> Result<(Experiment, Comparison)> {
+/// Run `aedyn compare` on config `c` with its own seeds.
+pub fn run_compare(
+    c: &Config,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(Experiment, Comparison)> {
     let exp = c.resolve()?;
     let seeds: Vec<u64> = (0..c.simulation.seeds)
         .map(|j| exp.replicate_seed(j))
@@ -164,6 +183,19 @@ pub fn reproduce(
         let v = crate::compare::validate(&c, &VALIDATE_DIMS, VALIDATE_SEEDS, progress)?;
         validate_figure(&v, &out.join("validate"))?;
         written.push("validate".into());
+    }
+    type Maker = fn(&Path, &(dyn Fn(u64) + Sync)) -> Result<()>;
+    let variants: [(&str, Maker); 4] = [
+        ("truncated", variants::truncated_figure),
+        ("tied", variants::tied_figure),
+        ("relu_bias", variants::relu_bias_figure),
+        ("digits", variants::digits_figure),
+    ];
+    for (name, make) in variants {
+        if wanted(name) {
+            make(&out.join(name), progress)?;
+            written.push(name.into());
+        }
     }
     Ok(written)
 }
