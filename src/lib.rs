@@ -25,6 +25,7 @@
 //! the dynamics modules share only [`trajectory`] (order parameters and trajectories).
 
 pub mod activation;
+pub mod analysis;
 pub mod cli;
 pub mod compare;
 pub mod config;
@@ -37,6 +38,7 @@ pub mod reproduce;
 pub mod rng;
 pub mod sgd;
 pub mod spectrum;
+pub mod sweep;
 pub mod theory;
 pub mod trajectory;
 
