@@ -586,15 +586,16 @@ fn empty_summary(k: usize, divergence_time: Option<f64>) -> Summary {
     }
 }
 
-/// Run one source of a task and write its trajectory; the result is recorded whatever the
-/// outcome (only a failure to write is an error).
+/// A trajectory file to write: name inside `points/` and content.
+type TrajectoryFile = (String, String);
+
+/// Run one source of a task; the result is recorded whatever the outcome.
 fn run_source(
     sweep: &Sweep,
     task: &Task,
     exp: &crate::config::Experiment,
     source: &str,
-    out: &Path,
-) -> Result<SourceResult> {
+) -> (SourceResult, Option<TrajectoryFile>) {
     let k = exp.model.hidden;
     let spectrum = exp.covariance.spectrum();
     let traj = match source {
@@ -606,52 +607,62 @@ fn run_source(
             .and_then(|sim| sim.run_seed(task.seed, &|_| {}))
             .map(|r| r.trajectory),
     };
-    Ok(match traj {
+    let failed = |status, divergence_time, error: String| SourceResult {
+        source: source.into(),
+        status,
+        summary: empty_summary(k, divergence_time),
+        error: Some(error),
+    };
+    match traj {
         Ok(tr) => {
-            if sweep.trajectories {
-                let file = format!("{}.{}.csv", task.key, if source == "theory" { "theory" } else { "sim" });
-                write_atomic(
-                    &out.join("points").join(file),
-                    trajectory_csv(&tr, spectrum, k).as_bytes(),
-                )?;
-            }
+            let file = sweep.trajectories.then(|| {
+                let suffix = if source == "theory" { "theory" } else { "sim" };
+                (
+                    format!("{}.{suffix}.csv", task.key),
+                    trajectory_csv(&tr, spectrum, k),
+                )
+            });
             let summary = summarise(&tr, spectrum, k, &Criteria::default());
             let diverged = summary.divergence_time.is_some();
-            SourceResult {
+            let result = SourceResult {
                 source: source.into(),
                 status: if diverged { Status::Diverged } else { Status::Ok },
                 error: diverged.then(|| "test error blew up (analysis criterion)".to_string()),
                 summary,
-            }
+            };
+            (result, file)
         }
-        Err(Error::Diverged { time, detail, what }) => SourceResult {
-            source: source.into(),
-            status: Status::Diverged,
-            summary: empty_summary(k, Some(time)),
-            error: Some(format!("{what} diverged at t = {time}: {detail}")),
-        },
-        Err(e) => SourceResult {
-            source: source.into(),
-            status: Status::Error,
-            summary: empty_summary(k, None),
-            error: Some(e.to_string()),
-        },
-    })
+        Err(Error::Diverged { time, detail, what }) => (
+            failed(
+                Status::Diverged,
+                Some(time),
+                format!("{what} diverged at t = {time}: {detail}"),
+            ),
+            None,
+        ),
+        Err(e) => (failed(Status::Error, None, e.to_string()), None),
+    }
 }
 
-/// Run one task and write its files (trajectories, then `points/<key>.json`).
-pub fn run_task(sweep: &Sweep, task: &Task, out: &Path) -> Result<TaskRecord> {
+/// Compute one task in memory: its record and its trajectory files (none when
+/// `trajectories = false`).
+pub fn compute_task(sweep: &Sweep, task: &Task) -> (TaskRecord, Vec<TrajectoryFile>) {
     let start = Instant::now();
     let sources: &[&str] = match sweep.what {
         What::Theory => &["theory"],
         What::Simulate => &["simulate"],
         What::Both => &["theory", "simulate"],
     };
+    let mut files = Vec::new();
     let results = match task.config.resolve() {
         Ok(exp) => sources
             .iter()
-            .map(|s| run_source(sweep, task, &exp, s, out))
-            .collect::<Result<Vec<_>>>()?,
+            .map(|s| {
+                let (r, f) = run_source(sweep, task, &exp, s);
+                files.extend(f);
+                r
+            })
+            .collect(),
         Err(e) => sources
             .iter()
             .map(|s| SourceResult {
@@ -677,9 +688,55 @@ pub fn run_task(sweep: &Sweep, task: &Task, out: &Path) -> Result<TaskRecord> {
         wall_seconds: start.elapsed().as_secs_f64(),
         config: task.config.clone(),
     };
+    (record, files)
+}
+
+/// Run one task and write its files atomically: the trajectories, then `points/<key>.json`.
+pub fn run_task(sweep: &Sweep, task: &Task, out: &Path) -> Result<TaskRecord> {
+    let (record, files) = compute_task(sweep, task);
+    for (name, csv) in files {
+        write_atomic(&out.join("points").join(name), csv.as_bytes())?;
+    }
     let json = serde_json::to_string_pretty(&record).expect("serialisable record");
     write_atomic(&record_path(out, &task.key), json.as_bytes())?;
     Ok(record)
+}
+
+/// Compute every task in parallel, in memory (no files): for figures and library use.
+pub fn evaluate(sweep: &Sweep, tasks: Vec<Task>, progress: &(dyn Fn(u64) + Sync)) -> Vec<(Task, TaskRecord)> {
+    tasks
+        .into_par_iter()
+        .map(|t| {
+            let (r, _) = compute_task(sweep, &t);
+            progress(1);
+            (t, r)
+        })
+        .collect()
+}
+
+/// A metric of a summary by its `sweep.csv` column name: `final_test_error`,
+/// `divergence_time`, `t_learn_m`, `plateau_m_{start,end,duration,level}`.
+pub fn metric(summary: &Summary, name: &str) -> Option<f64> {
+    let index = |s: &str| s.parse::<usize>().ok();
+    match name {
+        "final_test_error" => summary.final_test_error,
+        "divergence_time" => summary.divergence_time,
+        _ => {
+            if let Some(m) = name.strip_prefix("t_learn_").and_then(index) {
+                return summary.learn_times.get(m.checked_sub(1)?).copied().flatten();
+            }
+            let rest = name.strip_prefix("plateau_")?;
+            let (m, what) = rest.split_once('_')?;
+            let p = summary.plateaus.get(index(m)?).copied().flatten()?;
+            match what {
+                "start" => Some(p.start),
+                "end" => Some(p.end),
+                "duration" => Some(p.duration()),
+                "level" => Some(p.level),
+                _ => None,
+            }
+        }
+    }
 }
 
 /// What a run of (some of) the tasks did.
@@ -780,12 +837,13 @@ pub fn table(sweep: &Sweep, finished: &[(Task, TaskRecord)]) -> String {
         ]
         .map(String::from),
     );
-    header.extend((1..=k_max).map(|m| format!("t_learn_{m}")));
+    let mut metrics: Vec<String> = (1..=k_max).map(|m| format!("t_learn_{m}")).collect();
     for m in 0..k_max {
         for q in ["start", "end", "duration", "level"] {
-            header.push(format!("plateau_{m}_{q}"));
+            metrics.push(format!("plateau_{m}_{q}"));
         }
     }
+    header.extend(metrics.iter().cloned());
     header.extend(["error", "key"].map(String::from));
     let mut out = header.join(",");
     out.push('\n');
@@ -806,16 +864,7 @@ pub fn table(sweep: &Sweep, finished: &[(Task, TaskRecord)]) -> String {
             row.push(opt(s.final_test_error));
             row.push((r.status == Status::Diverged).to_string());
             row.push(opt(s.divergence_time));
-            for m in 0..k_max {
-                row.push(opt(s.learn_times.get(m).copied().flatten()));
-            }
-            for m in 0..k_max {
-                let p = s.plateaus.get(m).copied().flatten();
-                row.push(opt(p.map(|p| p.start)));
-                row.push(opt(p.map(|p| p.end)));
-                row.push(opt(p.map(|p| p.duration())));
-                row.push(opt(p.map(|p| p.level)));
-            }
+            row.extend(metrics.iter().map(|name| opt(metric(s, name))));
             row.push(csv_field(r.error.as_deref().unwrap_or("")));
             row.push(task.key.clone());
             out.push_str(&row.join(","));
