@@ -1144,7 +1144,7 @@ fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, cell: Rect) ->
     let colorbar = match &panel.heatmap {
         Some(h) => {
             let scale = h.scale();
-            let ticks = scale.map(|a| a.ticks(y_target));
+            let ticks = scale.map(|a| colorbar_ticks(a, &a.ticks(y_target)));
             let mut w: f64 = 0.0;
             for (_, t) in ticks.iter().flat_map(|t| &t.major) {
                 w = w.max(cv.text_size(t, TICK_FONT)?.0);
@@ -1154,7 +1154,8 @@ fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, cell: Rect) ->
             }
             right += 2.0 * PAD * s + COLORBAR_WIDTH * s + TICK_GAP * s + w + 2.0 * TICK_GAP * s
                 + label_h;
-            Some((h, scale, ticks))
+            let label_x = 2.0 * PAD * s + COLORBAR_WIDTH * s + 2.0 * TICK_GAP * s + w;
+            Some((h, scale, ticks.map(|t| (t, label_x))))
         }
         None => None,
     };
@@ -1221,8 +1222,8 @@ fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, cell: Rect) ->
     }
 
     draw_axes(cv, &frame, &x_ticks, &y_ticks)?;
-    if let Some((h, Some(scale), Some(ticks))) = &colorbar {
-        draw_colorbar(cv, &frame, h, *scale, ticks, cell.x1 - PAD * s)?;
+    if let Some((h, Some(scale), Some((ticks, label_x)))) = &colorbar {
+        draw_colorbar(cv, &frame, h, *scale, ticks, px.x1 + label_x)?;
     }
     let ink = BLACK.mix(1.0);
     for (v, t) in &x_ticks.major {
@@ -1318,15 +1319,16 @@ fn draw_cells<DB: DrawingBackend>(
     Ok(())
 }
 
-/// The colour bar right of the axes (ticks and labels on its right, the label rotated at
-/// `right_edge`), with a grey swatch for missing values below it when there are any.
+/// The colour bar right of the axes (ticks and labels on its right, the label rotated with
+/// its top at `label_x`), with a grey swatch for missing values below it when there are
+/// any. A log scale spanning less than two labelled decades also labels 2·10ⁿ and 5·10ⁿ.
 fn draw_colorbar<DB: DrawingBackend>(
     cv: &Canvas<DB>,
     frame: &Frame,
     h: &HeatMap,
     scale: Axis,
     ticks: &Ticks,
-    right_edge: f64,
+    label_x: f64,
 ) -> DResult<()> {
     let s = cv.s;
     let px = frame.px;
@@ -1387,12 +1389,34 @@ fn draw_colorbar<DB: DrawingBackend>(
     let (_, label_h) = cv.text_size("0", LABEL_FONT)?;
     cv.text(
         &h.label,
-        (right_edge - label_h / 2.0, (y0 + y1) / 2.0),
+        (label_x + label_h / 2.0, (y0 + y1) / 2.0),
         LABEL_FONT,
         (HPos::Center, VPos::Center),
         true,
         ink,
     )
+}
+
+/// Colour-bar ticks: those of the axis, plus labels at 2·10ⁿ and 5·10ⁿ on a log scale
+/// with fewer than two labelled decades in range.
+fn colorbar_ticks(scale: Axis, ticks: &Ticks) -> Ticks {
+    let inside = ticks.major.iter().filter(|(v, _)| scale.contains(*v)).count();
+    if !scale.log || inside >= 2 {
+        return ticks.clone();
+    }
+    let mut major = ticks.major.clone();
+    let mut minor = Vec::new();
+    for &v in &ticks.minor {
+        let decade = v.log10().floor();
+        let mantissa = v / 10f64.powf(decade);
+        if (mantissa - 2.0).abs() < 1e-6 || (mantissa - 5.0).abs() < 1e-6 {
+            let decimals = (-decade).max(0.0) as usize;
+            major.push((v, format!("{v:.decimals$}")));
+        } else {
+            minor.push(v);
+        }
+    }
+    Ticks { major, minor }
 }
 
 fn draw_error_bars<DB: DrawingBackend>(
