@@ -99,7 +99,11 @@ pub struct Summary {
 /// first), with that group's multiplicity.
 fn pc_groups(spectrum: &Spectrum, k: usize) -> Vec<(usize, usize)> {
     let mut order: Vec<usize> = (0..spectrum.groups().len()).collect();
-    order.sort_by(|&a, &b| spectrum.groups()[b].rho.total_cmp(&spectrum.groups()[a].rho));
+    order.sort_by(|&a, &b| {
+        spectrum.groups()[b]
+            .rho
+            .total_cmp(&spectrum.groups()[a].rho)
+    });
     order
         .into_iter()
         .flat_map(|g| {
@@ -117,12 +121,9 @@ const PINV_RTOL: f64 = 1e-12;
 /// The overlaps `o_m`, m = 1..=k, of the decoder span with the leading principal directions
 /// at one snapshot (see the module docs).
 pub fn pc_overlaps(snapshot: &Snapshot, spectrum: &Spectrum, k: usize) -> Vec<f64> {
-    let t0 = snapshot
-        .groups
-        .iter()
-        .fold(None::<DMatrix<f64>>, |acc, g| {
-            Some(acc.map_or_else(|| g.t.clone(), |a| a + &g.t))
-        });
+    let t0 = snapshot.groups.iter().fold(None::<DMatrix<f64>>, |acc, g| {
+        Some(acc.map_or_else(|| g.t.clone(), |a| a + &g.t))
+    });
     let Some(t0) = t0 else {
         return vec![f64::NAN; k];
     };
@@ -276,12 +277,7 @@ pub fn summarise(
     let pca = spectrum.pca_errors(k);
     Summary {
         final_test_error: errors.last().copied(),
-        divergence_time: divergence_time(
-            &times,
-            &errors,
-            pca[0],
-            criteria.blowup_factor,
-        ),
+        divergence_time: divergence_time(&times, &errors, pca[0], criteria.blowup_factor),
         learn_times,
         plateaus: plateaus(&times, &errors, &pca, criteria),
     }
@@ -350,7 +346,10 @@ mod tests {
         let t = [0.0, 1.0, 10.0, 11.0, 12.0, 100.0, 1000.0];
         let e = [1.0, 0.8, 0.5, 0.5, 0.8, 0.5, 0.5];
         let p1 = plateaus(&t, &e, &levels, &c)[1].unwrap();
-        assert!((p1.start - (12.0 + 88.0 * 0.175 / 0.3)).abs() < EXACT, "{p1:?}");
+        assert!(
+            (p1.start - (12.0 + 88.0 * 0.175 / 0.3)).abs() < EXACT,
+            "{p1:?}"
+        );
         assert_eq!(p1.end, 1000.0);
         // Only a short visit, 7.75 to 10.625 (less than a factor 1.5): no plateau.
         let t = [0.0, 1.0, 10.0, 10.5, 11.0];
@@ -381,7 +380,9 @@ mod tests {
         let v = DMatrix::from_row_slice(
             k,
             d,
-            &[0.9, 0.3, 0.1, -0.2, 0.0, 0.4, 0.1, -0.7, 0.5, 0.3, 0.2, -0.1],
+            &[
+                0.9, 0.3, 0.1, -0.2, 0.0, 0.4, 0.1, -0.7, 0.5, 0.3, 0.2, -0.1,
+            ],
         );
         let spectrum = Spectrum::from_groups(
             d,
@@ -407,7 +408,7 @@ mod tests {
             GroupDensity {
                 q: DMatrix::zeros(k, k),
                 r: DMatrix::zeros(k, k),
-                t: &c * c.transpose(),
+                t: c * c.transpose(),
             }
         };
         let groups = vec![dens(0..1), dens(1..2), dens(2..d)];

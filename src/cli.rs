@@ -531,8 +531,7 @@ pub fn sweep_slurm(
         std::path::absolute(p).map_err(|e| crate::error::Error::io(p, e))
     };
     std::fs::create_dir_all(out.join("slurm")).map_err(|e| crate::error::Error::io(out, e))?;
-    let script =
-        crate::sweep::slurm_script(n, &abs(exe)?, &abs(config)?, &abs(out)?, opts)?;
+    let script = crate::sweep::slurm_script(n, &abs(exe)?, &abs(config)?, &abs(out)?, opts)?;
     let path = out.join("sweep.sbatch");
     write_atomic(&path, script.as_bytes())?;
     Ok((path, n.div_ceil(opts.chunk_size)))

@@ -116,7 +116,10 @@ fn report_missing(report: &aedyn::cli::SweepReport, out: &std::path::Path) -> an
             eprintln!("  missing: point {point}, seed {seed} (key {key})");
         }
         if report.missing.len() > 20 {
-            eprintln!("  … and {} more (all listed in sweep.json)", report.missing.len() - 20);
+            eprintln!(
+                "  … and {} more (all listed in sweep.json)",
+                report.missing.len() - 20
+            );
         }
         anyhow::bail!(
             "{} of {} tasks missing (rerun `aedyn sweep` to compute them)",

@@ -209,7 +209,11 @@ const VIRIDIS: [(u8, u8, u8); 9] = [
 
 /// Viridis at `f ∈ [0, 1]` (clamped), linearly interpolated between the anchors.
 pub fn viridis(f: f64) -> RGBColor {
-    let f = if f.is_finite() { f.clamp(0.0, 1.0) } else { 0.0 };
+    let f = if f.is_finite() {
+        f.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let pos = f * (VIRIDIS.len() - 1) as f64;
     let i = (pos.floor() as usize).min(VIRIDIS.len() - 2);
     let t = pos - i as f64;
@@ -225,16 +229,17 @@ const COLORBAR_WIDTH: f64 = 30.0;
 
 /// Cell edges of centres `c` (n + 1 values): midpoints, ends extended by half a spacing.
 fn cell_edges(c: &[f64], log: bool) -> Vec<f64> {
-    let (fwd, inv): (fn(f64) -> f64, fn(f64) -> f64) = if log {
-        (f64::ln, f64::exp)
-    } else {
-        (|v| v, |v| v)
-    };
+    let fwd = |v: f64| if log { v.ln() } else { v };
+    let inv = |v: f64| if log { v.exp() } else { v };
     let u: Vec<f64> = c.iter().map(|&v| fwd(v)).collect();
     match u.len() {
         0 => Vec::new(),
         1 => {
-            let half = if log { 0.5 } else { (0.05 * u[0].abs()).max(0.5) };
+            let half = if log {
+                0.5
+            } else {
+                (0.05 * u[0].abs()).max(0.5)
+            };
             vec![inv(u[0] - half), inv(u[0] + half)]
         }
         n => {
@@ -1078,12 +1083,10 @@ fn band_color(s: &Series) -> RGBAColor {
 
 fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, cell: Rect) -> DResult<()> {
     let s = cv.s;
-    let heat_edges = panel.heatmap.as_ref().map(|h| {
-        (
-            cell_edges(&h.x, panel.x_log),
-            cell_edges(&h.y, panel.y_log),
-        )
-    });
+    let heat_edges = panel
+        .heatmap
+        .as_ref()
+        .map(|h| (cell_edges(&h.x, panel.x_log), cell_edges(&h.y, panel.y_log)));
     let exact = |e: &[f64], log: bool| Axis {
         lo: e[0],
         hi: e[e.len() - 1],
@@ -1152,7 +1155,11 @@ fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, cell: Rect) ->
             if h.has_missing() {
                 w = w.max(cv.text_size(&h.missing, TICK_FONT)?.0);
             }
-            right += 2.0 * PAD * s + COLORBAR_WIDTH * s + TICK_GAP * s + w + 2.0 * TICK_GAP * s
+            right += 2.0 * PAD * s
+                + COLORBAR_WIDTH * s
+                + TICK_GAP * s
+                + w
+                + 2.0 * TICK_GAP * s
                 + label_h;
             let label_x = 2.0 * PAD * s + COLORBAR_WIDTH * s + 2.0 * TICK_GAP * s + w;
             Some((h, scale, ticks.map(|t| (t, label_x))))
@@ -1335,7 +1342,11 @@ fn draw_colorbar<DB: DrawingBackend>(
     let x0 = px.x1 + 2.0 * PAD * s;
     let x1 = x0 + COLORBAR_WIDTH * s;
     let has_missing = h.has_missing();
-    let swatch = if has_missing { 1.5 * COLORBAR_WIDTH * s } else { 0.0 };
+    let swatch = if has_missing {
+        1.5 * COLORBAR_WIDTH * s
+    } else {
+        0.0
+    };
     let (y0, y1) = (px.y0, px.y1 - swatch);
     let n = ((y1 - y0) / s).ceil().max(1.0) as usize;
     for k in 0..n {
@@ -1400,7 +1411,11 @@ fn draw_colorbar<DB: DrawingBackend>(
 /// Colour-bar ticks: those of the axis, plus labels at 2·10ⁿ and 5·10ⁿ on a log scale
 /// with fewer than two labelled decades in range.
 fn colorbar_ticks(scale: Axis, ticks: &Ticks) -> Ticks {
-    let inside = ticks.major.iter().filter(|(v, _)| scale.contains(*v)).count();
+    let inside = ticks
+        .major
+        .iter()
+        .filter(|(v, _)| scale.contains(*v))
+        .count();
     if !scale.log || inside >= 2 {
         return ticks.clone();
     }
@@ -1753,7 +1768,12 @@ mod tests {
     fn cell_edges_are_midpoints() {
         assert_eq!(cell_edges(&[1.0, 2.0, 4.0], false), [0.5, 1.5, 3.0, 5.0]);
         let e = cell_edges(&[1.0, 10.0, 100.0], true);
-        let want = [10f64.powf(-0.5), 10f64.powf(0.5), 10f64.powf(1.5), 10f64.powf(2.5)];
+        let want = [
+            10f64.powf(-0.5),
+            10f64.powf(0.5),
+            10f64.powf(1.5),
+            10f64.powf(2.5),
+        ];
         for (a, b) in e.iter().zip(want) {
             assert!((a / b - 1.0).abs() < 1e-12, "{e:?}");
         }

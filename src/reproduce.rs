@@ -78,7 +78,10 @@ pub fn sweep_lr_toml() -> String {
         }
     }
     let axis = |f: &str, v: &[String]| {
-        format!("[[sweep.axis]]\nfield = \"{f}\"\nvalues = [{}]\n", v.join(", "))
+        format!(
+            "[[sweep.axis]]\nfield = \"{f}\"\nvalues = [{}]\n",
+            v.join(", ")
+        )
     };
     format!(
         "[output]\npoints = 61\n[simulation]\ntest_samples = 0\n\
@@ -126,7 +129,11 @@ pub fn per_point(
 fn axis_floats(a: &crate::sweep::Axis) -> Vec<f64> {
     a.values
         .iter()
-        .map(|v| v.as_float().or(v.as_integer().map(|i| i as f64)).unwrap_or(f64::NAN))
+        .map(|v| {
+            v.as_float()
+                .or(v.as_integer().map(|i| i as f64))
+                .unwrap_or(f64::NAN)
+        })
         .collect()
 }
 
@@ -140,7 +147,10 @@ fn phase_diagram_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<
     )?;
     let results = crate::sweep::evaluate(&sweep, sweep.tasks()?, progress);
     let theta1 = 81.0;
-    let x: Vec<f64> = axis_floats(&sweep.axes[0]).iter().map(|t| t / theta1).collect();
+    let x: Vec<f64> = axis_floats(&sweep.axes[0])
+        .iter()
+        .map(|t| t / theta1)
+        .collect();
     let y = axis_floats(&sweep.axes[1]);
     let (nx, ny) = (x.len(), y.len());
     let mut panels = Vec::new();
@@ -176,7 +186,6 @@ fn phase_diagram_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<
     }
     write_figure(&Figure::row(panels), stem)
 }
-
 
 /// Dimensions of the agreement-against-D figure.
 pub const VALIDATE_DIMS: [usize; 5] = [250, 500, 1000, 2000, 4000];
@@ -362,16 +371,18 @@ fn sweep_lr_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
                 .filter(|(t, _)| t.point == p)
                 .flat_map(|(_, r)| r.results.iter().filter(|s| s.source == "simulate"))
                 .fold((0usize, 0usize), |(tot, div), s| {
-                    (tot + 1, div + usize::from(s.status == crate::sweep::Status::Diverged))
+                    (
+                        tot + 1,
+                        div + usize::from(s.status == crate::sweep::Status::Diverged),
+                    )
                 });
             let f = div as f64 / tot.max(1) as f64;
             x.push(eta[p]);
             y.push(f);
             err.push((f * (1.0 - f) / tot.max(1) as f64).sqrt());
         }
-        b.series.push(
-            Series::new(x.clone(), y.clone(), SeriesStyle::Line).with_color(c + 4),
-        );
+        b.series
+            .push(Series::new(x.clone(), y.clone(), SeriesStyle::Line).with_color(c + 4));
         b.series.push(
             Series::new(x, y, SeriesStyle::ErrorBars { err })
                 .with_label(format!("D = {d}"))

@@ -209,7 +209,10 @@ fn set_field(root: &mut toml::Value, field: &str, value: toml::Value) -> Result<
             toml::Value::Array(a) => {
                 let len = a.len();
                 let idx: usize = part.parse().map_err(|_| {
-                    Error::config(field, format!("`{here}` is a list: `{part}` is not an index"))
+                    Error::config(
+                        field,
+                        format!("`{here}` is a list: `{part}` is not an index"),
+                    )
                 })?;
                 let slot = a.get_mut(idx).ok_or_else(|| {
                     Error::config(
@@ -334,7 +337,10 @@ impl Sweep {
         let mut table: toml::Table =
             toml::from_str(text).map_err(|e| Error::parse(origin, e.to_string()))?;
         let spec = table.remove("sweep").ok_or_else(|| {
-            Error::config("sweep", "the config has no [sweep] section (see `aedyn sweep --help`)")
+            Error::config(
+                "sweep",
+                "the config has no [sweep] section (see `aedyn sweep --help`)",
+            )
         })?;
         let spec: SweepSpec = spec
             .try_into()
@@ -343,7 +349,8 @@ impl Sweep {
             .try_into()
             .map_err(|e| Error::parse(origin, e.to_string()))?;
         config.resolve_paths(base_dir);
-        let base = toml::Value::try_from(&config).map_err(|e| Error::parse(origin, e.to_string()))?;
+        let base =
+            toml::Value::try_from(&config).map_err(|e| Error::parse(origin, e.to_string()))?;
         if spec.seeds == 0 {
             return Err(Error::config("sweep.seeds", "must be ≥ 1"));
         }
@@ -626,7 +633,11 @@ fn run_source(
             let diverged = summary.divergence_time.is_some();
             let result = SourceResult {
                 source: source.into(),
-                status: if diverged { Status::Diverged } else { Status::Ok },
+                status: if diverged {
+                    Status::Diverged
+                } else {
+                    Status::Ok
+                },
                 error: diverged.then(|| "test error blew up (analysis criterion)".to_string()),
                 summary,
             };
@@ -703,7 +714,11 @@ pub fn run_task(sweep: &Sweep, task: &Task, out: &Path) -> Result<TaskRecord> {
 }
 
 /// Compute every task in parallel, in memory (no files): for figures and library use.
-pub fn evaluate(sweep: &Sweep, tasks: Vec<Task>, progress: &(dyn Fn(u64) + Sync)) -> Vec<(Task, TaskRecord)> {
+pub fn evaluate(
+    sweep: &Sweep,
+    tasks: Vec<Task>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Vec<(Task, TaskRecord)> {
     tasks
         .into_par_iter()
         .map(|t| {
@@ -723,7 +738,11 @@ pub fn metric(summary: &Summary, name: &str) -> Option<f64> {
         "divergence_time" => summary.divergence_time,
         _ => {
             if let Some(m) = name.strip_prefix("t_learn_").and_then(index) {
-                return summary.learn_times.get(m.checked_sub(1)?).copied().flatten();
+                return summary
+                    .learn_times
+                    .get(m.checked_sub(1)?)
+                    .copied()
+                    .flatten();
             }
             let rest = name.strip_prefix("plateau_")?;
             let (m, what) = rest.split_once('_')?;
@@ -791,7 +810,10 @@ pub fn chunk(tasks: &[Task], chunk: usize, chunk_size: usize) -> Result<&[Task]>
     if chunk >= n {
         return Err(Error::config(
             "--chunk",
-            format!("must be < {n} ({} tasks in chunks of {chunk_size})", tasks.len()),
+            format!(
+                "must be < {n} ({} tasks in chunks of {chunk_size})",
+                tasks.len()
+            ),
         ));
     }
     Ok(&tasks[chunk * chunk_size..((chunk + 1) * chunk_size).min(tasks.len())])
@@ -970,7 +992,12 @@ pub fn slurm_script(
     }
     let chunks = n_tasks.div_ceil(opts.chunk_size).max(1);
     let mut s = String::from("#!/bin/bash\n");
-    let _ = writeln!(s, "# aedyn {} sweep: {n_tasks} tasks in {chunks} array tasks of ≤ {}", crate::cli::VERSION, opts.chunk_size);
+    let _ = writeln!(
+        s,
+        "# aedyn {} sweep: {n_tasks} tasks in {chunks} array tasks of ≤ {}",
+        crate::cli::VERSION,
+        opts.chunk_size
+    );
     let _ = writeln!(s, "#SBATCH --job-name=aedyn-sweep");
     let _ = writeln!(s, "#SBATCH --array=0-{}", chunks - 1);
     let _ = writeln!(s, "#SBATCH --cpus-per-task={}", opts.cpus);
@@ -1019,7 +1046,11 @@ mod tests {
              [[sweep.axis]]\nfield = \"data.spikes.1\"\nvalues = [1.0, 2.0]\n",
         )
         .unwrap();
-        let lr: Vec<f64> = s.axes[0].values.iter().map(|v| v.as_float().unwrap()).collect();
+        let lr: Vec<f64> = s.axes[0]
+            .values
+            .iter()
+            .map(|v| v.as_float().unwrap())
+            .collect();
         assert_eq!(lr[0], 0.1);
         assert!((lr[1] - 1.0).abs() < 1e-15);
         assert_eq!(lr[2], 10.0);
@@ -1042,7 +1073,12 @@ mod tests {
         // Integer fields get integer range values.
         let d = sweep("[sweep]\n[[sweep.axis]]\nfield = \"data.dim\"\nfrom = 100\nto = 1000\nn = 3\nscale = \"log\"\n")
             .unwrap();
-        let dims: Vec<usize> = d.tasks().unwrap().iter().map(|t| t.config.data.dim).collect();
+        let dims: Vec<usize> = d
+            .tasks()
+            .unwrap()
+            .iter()
+            .map(|t| t.config.data.dim)
+            .collect();
         assert_eq!(dims, [100, 316, 1000]);
     }
 
