@@ -21,7 +21,8 @@
 //! ```
 //!
 //! Module dependencies point one way:
-//! `spectrum → activation → model → theory | sgd → compare → plot → figures → reproduce → cli`;
+//! `spectrum → activation → model → theory | sgd → compare | analysis → sweep → plot → figures →
+//! reproduce → cli`;
 //! the dynamics modules share only [`trajectory`] (order parameters and trajectories).
 
 pub mod activation;

@@ -685,7 +685,7 @@ pub fn compute_task(sweep: &Sweep, task: &Task) -> (TaskRecord, Vec<TrajectoryFi
             .collect(),
     };
     let record = TaskRecord {
-        aedyn_version: crate::cli::VERSION.into(),
+        aedyn_version: env!("CARGO_PKG_VERSION").into(),
         key: task.key.clone(),
         seed: task.seed,
         point: sweep
@@ -929,7 +929,7 @@ pub fn collect(sweep: &Sweep, tasks: Vec<Task>, out: &Path) -> Result<Collected>
     }
     write_atomic(&out.join("sweep.csv"), table(sweep, &finished).as_bytes())?;
     let manifest = Manifest {
-        aedyn_version: crate::cli::VERSION,
+        aedyn_version: env!("CARGO_PKG_VERSION"),
         what: sweep.what,
         grid: sweep.grid,
         seeds: sweep.seeds,
@@ -995,7 +995,7 @@ pub fn slurm_script(
     let _ = writeln!(
         s,
         "# aedyn {} sweep: {n_tasks} tasks in {chunks} array tasks of ≤ {}",
-        crate::cli::VERSION,
+        env!("CARGO_PKG_VERSION"),
         opts.chunk_size
     );
     let _ = writeln!(s, "#SBATCH --job-name=aedyn-sweep");
