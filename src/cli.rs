@@ -462,3 +462,77 @@ pub fn validate(
     write_atomic(&out.join("validate.json"), json.as_bytes())?;
     Ok(v)
 }
+
+/// What `aedyn sweep` (or `sweep-point`) did.
+#[derive(Debug)]
+pub struct SweepReport {
+    /// The run (absent for `--collect` and `--slurm`).
+    pub run: Option<crate::sweep::RunReport>,
+    /// Finished tasks in `sweep.csv`.
+    pub finished: usize,
+    /// Tasks without a result, as `(point, seed, key)`.
+    pub missing: Vec<(usize, u64, String)>,
+}
+
+/// `aedyn sweep`: run every unfinished task of the sweep in parallel (each written as it
+/// finishes), then write `out/sweep.csv` and `out/sweep.json`.
+pub fn sweep(sweep: &crate::sweep::Sweep, out: &Path, progress: bool) -> Result<SweepReport> {
+    let tasks = sweep.tasks()?;
+    let bar = progress_bar(progress, tasks.len() as u64, "sweep");
+    let run = crate::sweep::run_tasks(sweep, &tasks, out, &|n| bar.inc(n))?;
+    bar.finish_and_clear();
+    let mut report = sweep_collect(sweep, out)?;
+    report.run = Some(run);
+    Ok(report)
+}
+
+/// `aedyn sweep --collect`: merge the finished tasks into `out/sweep.csv` (and
+/// `out/sweep.json`) and list the missing ones.
+pub fn sweep_collect(sweep: &crate::sweep::Sweep, out: &Path) -> Result<SweepReport> {
+    let c = crate::sweep::collect(sweep, sweep.tasks()?, out)?;
+    Ok(SweepReport {
+        run: None,
+        finished: c.finished.len(),
+        missing: c
+            .missing
+            .iter()
+            .map(|t| (t.point, t.seed, t.key.clone()))
+            .collect(),
+    })
+}
+
+/// `aedyn sweep-point`: run the tasks of one array chunk.
+pub fn sweep_chunk(
+    sweep: &crate::sweep::Sweep,
+    out: &Path,
+    chunk: usize,
+    chunk_size: usize,
+    progress: bool,
+) -> Result<crate::sweep::RunReport> {
+    let tasks = sweep.tasks()?;
+    let mine = crate::sweep::chunk(&tasks, chunk, chunk_size)?;
+    let bar = progress_bar(progress, mine.len() as u64, "sweep-point");
+    let r = crate::sweep::run_tasks(sweep, mine, out, &|n| bar.inc(n))?;
+    bar.finish_and_clear();
+    Ok(r)
+}
+
+/// `aedyn sweep --slurm`: write `out/sweep.sbatch`, a job array over chunks of tasks (see
+/// [`crate::sweep::slurm_script`]); returns its path and the number of array tasks.
+pub fn sweep_slurm(
+    sweep: &crate::sweep::Sweep,
+    exe: &Path,
+    config: &Path,
+    out: &Path,
+    opts: &crate::sweep::SlurmOptions,
+) -> Result<(std::path::PathBuf, usize)> {
+    let n = sweep.tasks()?.len();
+    let abs = |p: &Path| -> Result<std::path::PathBuf> {
+        std::path::absolute(p).map_err(|e| crate::error::Error::io(p, e))
+    };
+    std::fs::create_dir_all(out.join("slurm")).map_err(|e| crate::error::Error::io(out, e))?;
+    let script = crate::sweep::slurm_script(n, &abs(exe)?, &abs(config)?, &abs(out)?, opts)?;
+    let path = out.join("sweep.sbatch");
+    write_atomic(&path, script.as_bytes())?;
+    Ok((path, n.div_ceil(opts.chunk_size)))
+}

@@ -1,7 +1,8 @@
 //! The paper-style figures of aedyn, built on [`crate::plot`]: theory as lines, simulation
 //! as markers, PCA plateaus as dashed lines. Every figure is written as `<stem>.png`,
 //! `<stem>.svg` and `<stem>.csv` (the plotted data, long format
-//! `panel,series,x,y`, exactly the numbers handed to the renderer).
+//! `panel,series,x,y,z`, exactly the numbers handed to the renderer; `z` is the cell value
+//! of heat maps, whose rows are named by the colour-bar label, and empty for series).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -16,8 +17,17 @@ use crate::trajectory::Trajectory;
 /// Render `fig` and write its data as `<stem>.csv`.
 pub fn write_figure(fig: &Figure, stem: &Path) -> Result<()> {
     render(fig, stem)?;
-    let mut csv = String::from("panel,series,x,y\n");
+    let mut csv = String::from("panel,series,x,y,z\n");
     for (p, panel) in fig.panels.iter().enumerate() {
+        if let Some(h) = &panel.heatmap {
+            let name = h.label.replace(',', ";");
+            for (j, y) in h.y.iter().enumerate() {
+                for (i, x) in h.x.iter().enumerate() {
+                    let z = h.z.get(j * h.x.len() + i).copied().unwrap_or(f64::NAN);
+                    let _ = writeln!(csv, "{p},{name},{x:e},{y:e},{z:e}");
+                }
+            }
+        }
         for (s, series) in panel.series.iter().enumerate() {
             let name = series
                 .label
@@ -25,7 +35,7 @@ pub fn write_figure(fig: &Figure, stem: &Path) -> Result<()> {
                 .unwrap_or_else(|| format!("series {s}"));
             let name = name.replace(',', ";");
             for (x, y) in series.x.iter().zip(&series.y) {
-                let _ = writeln!(csv, "{p},{name},{x:e},{y:e}");
+                let _ = writeln!(csv, "{p},{name},{x:e},{y:e},");
             }
         }
     }

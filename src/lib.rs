@@ -21,10 +21,12 @@
 //! ```
 //!
 //! Module dependencies point one way:
-//! `spectrum → dataset → activation → model → theory | sgd → compare → plot → figures → reproduce → cli`;
+//! `spectrum → dataset → activation → model → theory | sgd → compare | analysis → sweep → plot →
+//! figures → reproduce → cli`;
 //! the dynamics modules share only [`trajectory`] (order parameters and trajectories).
 
 pub mod activation;
+pub mod analysis;
 pub mod cli;
 pub mod compare;
 pub mod config;
@@ -38,6 +40,7 @@ pub mod reproduce;
 pub mod rng;
 pub mod sgd;
 pub mod spectrum;
+pub mod sweep;
 pub mod theory;
 pub mod trajectory;
 

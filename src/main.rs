@@ -43,6 +43,91 @@ enum Command {
     Validate(ValidateArgs),
     /// The paper-style figure set on built-in experiments (PNG, SVG, CSV per figure).
     Reproduce(ReproduceArgs),
+    /// Parameter sweep over the config's [sweep] section: runs every point (theory, simulation
+    /// or both) in parallel, resumably; writes OUT/sweep.csv, OUT/sweep.json, OUT/points/.
+    Sweep(SweepArgs),
+    /// Run one chunk of a sweep's tasks (used by the SLURM job array of `sweep --slurm`).
+    SweepPoint(SweepPointArgs),
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    /// Experiment config (TOML) with a [sweep] section.
+    #[arg(long)]
+    config: PathBuf,
+    /// Output folder (results of earlier runs in it are reused).
+    #[arg(long)]
+    out: PathBuf,
+    /// Do not run: merge the finished points into OUT/sweep.csv and report missing ones.
+    #[arg(long, conflicts_with = "slurm")]
+    collect: bool,
+    /// Do not run: write the SLURM job-array script OUT/sweep.sbatch (submit with sbatch,
+    /// then `aedyn sweep --collect`).
+    #[arg(long)]
+    slurm: bool,
+    /// SLURM: tasks (point × seed) per array task.
+    #[arg(long, default_value_t = 10, requires = "slurm")]
+    chunk_size: usize,
+    /// SLURM: partition.
+    #[arg(long, requires = "slurm")]
+    partition: Option<String>,
+    /// SLURM: time limit per array task (e.g. 01:00:00).
+    #[arg(long, requires = "slurm")]
+    time: Option<String>,
+    /// SLURM: memory per array task (e.g. 2G).
+    #[arg(long, requires = "slurm")]
+    mem: Option<String>,
+    /// SLURM: CPUs (rayon threads) per array task.
+    #[arg(long, default_value_t = 1, requires = "slurm")]
+    cpus: usize,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct SweepPointArgs {
+    /// Experiment config (TOML) with a [sweep] section.
+    #[arg(long)]
+    config: PathBuf,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Chunk index (the SLURM array task id).
+    #[arg(long)]
+    chunk: usize,
+    /// Tasks per chunk.
+    #[arg(long)]
+    chunk_size: usize,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn report_missing(report: &aedyn::cli::SweepReport, out: &std::path::Path) -> anyhow::Result<()> {
+    eprintln!(
+        "sweep: {} tasks in {} → {}",
+        report.finished,
+        out.join("sweep.csv").display(),
+        out.display()
+    );
+    if !report.missing.is_empty() {
+        for (point, seed, key) in report.missing.iter().take(20) {
+            eprintln!("  missing: point {point}, seed {seed} (key {key})");
+        }
+        if report.missing.len() > 20 {
+            eprintln!(
+                "  … and {} more (all listed in sweep.json)",
+                report.missing.len() - 20
+            );
+        }
+        anyhow::bail!(
+            "{} of {} tasks missing (rerun `aedyn sweep` to compute them)",
+            report.missing.len(),
+            report.missing.len() + report.finished
+        );
+    }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -217,6 +302,55 @@ fn run() -> anyhow::Result<()> {
                 "reproduce: wrote {} → {}",
                 written.join(", "),
                 args.out.display()
+            );
+        }
+        Command::Sweep(args) => {
+            let sweep = aedyn::sweep::Sweep::from_file(&args.config)?;
+            if args.slurm {
+                let opts = aedyn::sweep::SlurmOptions {
+                    chunk_size: args.chunk_size,
+                    partition: args.partition,
+                    time: args.time,
+                    mem: args.mem,
+                    cpus: args.cpus,
+                };
+                let exe = std::env::current_exe().context("locating the aedyn binary")?;
+                let (path, chunks) =
+                    aedyn::cli::sweep_slurm(&sweep, &exe, &args.config, &args.out, &opts)?;
+                println!(
+                    "sweep: wrote {} ({chunks} array tasks); submit with `sbatch {}`, then run `aedyn sweep --collect --config {} --out {}`",
+                    path.display(),
+                    path.display(),
+                    args.config.display(),
+                    args.out.display()
+                );
+            } else if args.collect {
+                let report = aedyn::cli::sweep_collect(&sweep, &args.out)?;
+                report_missing(&report, &args.out)?;
+            } else {
+                let report =
+                    aedyn::cli::sweep(&sweep, &args.out, aedyn::cli::progress_wanted(args.quiet))?;
+                if let Some(r) = &report.run {
+                    eprintln!(
+                        "sweep: computed {} tasks, reused {}, {:.1} s",
+                        r.computed, r.skipped, r.wall_seconds
+                    );
+                }
+                report_missing(&report, &args.out)?;
+            }
+        }
+        Command::SweepPoint(args) => {
+            let sweep = aedyn::sweep::Sweep::from_file(&args.config)?;
+            let r = aedyn::cli::sweep_chunk(
+                &sweep,
+                &args.out,
+                args.chunk,
+                args.chunk_size,
+                aedyn::cli::progress_wanted(args.quiet),
+            )?;
+            eprintln!(
+                "sweep-point: chunk {}: computed {} tasks, reused {}, {:.1} s",
+                args.chunk, r.computed, r.skipped, r.wall_seconds
             );
         }
     }

@@ -173,6 +173,118 @@ pub struct HLine {
     pub label: Option<String>,
 }
 
+/// A heat map (phase diagram) under a panel's series: rectangular cells centred on the grid
+/// `x` × `y`, coloured by `z` on the viridis colour map, with a colour bar right of the axes.
+/// Cell edges lie halfway between neighbouring centres (geometrically halfway on a log
+/// axis); the axes span exactly the cells. Cells with a non-finite `z` (or `z ≤ 0` on a log
+/// colour scale) are drawn light grey and listed under the colour bar as `missing`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeatMap {
+    /// Cell centres along x, increasing.
+    pub x: Vec<f64>,
+    /// Cell centres along y, increasing.
+    pub y: Vec<f64>,
+    /// Values, row-major: `z[j·x.len() + i]` at `(x[i], y[j])`.
+    pub z: Vec<f64>,
+    /// Colour bar label (markup as in [`Panel`]).
+    pub label: String,
+    /// Logarithmic colour scale.
+    pub log: bool,
+    /// Text for cells without a value (e.g. `"never"`).
+    pub missing: String,
+}
+
+/// The viridis colour map at 9 equally spaced anchors (matplotlib's values).
+const VIRIDIS: [(u8, u8, u8); 9] = [
+    (0x44, 0x01, 0x54),
+    (0x48, 0x28, 0x78),
+    (0x3E, 0x4A, 0x89),
+    (0x31, 0x68, 0x8E),
+    (0x26, 0x82, 0x8E),
+    (0x1F, 0x9E, 0x89),
+    (0x35, 0xB7, 0x79),
+    (0x6D, 0xCD, 0x59),
+    (0xFD, 0xE7, 0x25),
+];
+
+/// Viridis at `f ∈ [0, 1]` (clamped), linearly interpolated between the anchors.
+pub fn viridis(f: f64) -> RGBColor {
+    let f = if f.is_finite() {
+        f.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let pos = f * (VIRIDIS.len() - 1) as f64;
+    let i = (pos.floor() as usize).min(VIRIDIS.len() - 2);
+    let t = pos - i as f64;
+    let (a, b) = (VIRIDIS[i], VIRIDIS[i + 1]);
+    let mix = |u: u8, v: u8| (f64::from(u) + t * (f64::from(v) - f64::from(u))).round() as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// Colour of heat-map cells without a value.
+const MISSING_GREY: u8 = 0xDD;
+/// Width of the colour bar, in output pixels.
+const COLORBAR_WIDTH: f64 = 30.0;
+
+/// Cell edges of centres `c` (n + 1 values): midpoints, ends extended by half a spacing.
+fn cell_edges(c: &[f64], log: bool) -> Vec<f64> {
+    let fwd = |v: f64| if log { v.ln() } else { v };
+    let inv = |v: f64| if log { v.exp() } else { v };
+    let u: Vec<f64> = c.iter().map(|&v| fwd(v)).collect();
+    match u.len() {
+        0 => Vec::new(),
+        1 => {
+            let half = if log {
+                0.5
+            } else {
+                (0.05 * u[0].abs()).max(0.5)
+            };
+            vec![inv(u[0] - half), inv(u[0] + half)]
+        }
+        n => {
+            let mut e = Vec::with_capacity(n + 1);
+            e.push(inv(u[0] - 0.5 * (u[1] - u[0])));
+            e.extend(u.windows(2).map(|w| inv(0.5 * (w[0] + w[1]))));
+            e.push(inv(u[n - 1] + 0.5 * (u[n - 1] - u[n - 2])));
+            e
+        }
+    }
+}
+
+impl HeatMap {
+    /// The colour scale: the range of the usable values (exact, no margin).
+    fn scale(&self) -> Option<Axis> {
+        let (lo, hi) = self
+            .z
+            .iter()
+            .filter(|&&v| usable(v, self.log))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        if lo > hi {
+            return None;
+        }
+        let (lo, hi) = if hi > lo {
+            (lo, hi)
+        } else if self.log {
+            (lo / 2.0, hi * 2.0)
+        } else {
+            (lo - 0.5, hi + 0.5)
+        };
+        Some(Axis {
+            lo,
+            hi,
+            log: self.log,
+        })
+    }
+
+    fn has_missing(&self) -> bool {
+        let n = self.x.len() * self.y.len();
+        self.z.len() < n || self.z.iter().take(n).any(|&v| !usable(v, self.log))
+    }
+}
+
 /// Where a panel's legend goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LegendPos {
@@ -221,6 +333,8 @@ pub struct Panel {
     pub hlines: Vec<HLine>,
     /// Legend placement; series without a label are not listed.
     pub legend: LegendPos,
+    /// A heat map drawn under the series (its cells set the axis ranges).
+    pub heatmap: Option<HeatMap>,
 }
 
 impl Panel {
@@ -235,6 +349,7 @@ impl Panel {
             series: Vec::new(),
             hlines: Vec::new(),
             legend: LegendPos::Best,
+            heatmap: None,
         }
     }
 }
@@ -968,8 +1083,24 @@ fn band_color(s: &Series) -> RGBAColor {
 
 fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, cell: Rect) -> DResult<()> {
     let s = cv.s;
-    let x_axis = Axis::from_values(x_values(panel), panel.x_log);
-    let y_axis = Axis::from_values(y_values(panel).into_iter(), panel.y_log);
+    let heat_edges = panel
+        .heatmap
+        .as_ref()
+        .map(|h| (cell_edges(&h.x, panel.x_log), cell_edges(&h.y, panel.y_log)));
+    let exact = |e: &[f64], log: bool| Axis {
+        lo: e[0],
+        hi: e[e.len() - 1],
+        log,
+    };
+    let (x_axis, y_axis) = match &heat_edges {
+        Some((ex, ey)) if ex.len() >= 2 && ey.len() >= 2 => {
+            (exact(ex, panel.x_log), exact(ey, panel.y_log))
+        }
+        _ => (
+            Axis::from_values(x_values(panel), panel.x_log),
+            Axis::from_values(y_values(panel).into_iter(), panel.y_log),
+        ),
+    };
     let x_target = (((cell.x1 - cell.x0) / s) / 170.0).round().clamp(3.0, 8.0) as usize;
     let y_target = (((cell.y1 - cell.y0) / s) / 130.0).round().clamp(3.0, 7.0) as usize;
     let x_ticks = x_axis.ticks(x_target);
@@ -1013,6 +1144,28 @@ fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, cell: Rect) ->
     if let (LegendPos::Outside, Some(l)) = (panel.legend, &legend) {
         right += l.w + PAD * s;
     }
+    let colorbar = match &panel.heatmap {
+        Some(h) => {
+            let scale = h.scale();
+            let ticks = scale.map(|a| colorbar_ticks(a, &a.ticks(y_target)));
+            let mut w: f64 = 0.0;
+            for (_, t) in ticks.iter().flat_map(|t| &t.major) {
+                w = w.max(cv.text_size(t, TICK_FONT)?.0);
+            }
+            if h.has_missing() {
+                w = w.max(cv.text_size(&h.missing, TICK_FONT)?.0);
+            }
+            right += 2.0 * PAD * s
+                + COLORBAR_WIDTH * s
+                + TICK_GAP * s
+                + w
+                + 2.0 * TICK_GAP * s
+                + label_h;
+            let label_x = 2.0 * PAD * s + COLORBAR_WIDTH * s + 2.0 * TICK_GAP * s + w;
+            Some((h, scale, ticks.map(|t| (t, label_x))))
+        }
+        None => None,
+    };
     let px = Rect {
         x0: cell.x0 + left,
         y0: cell.y0 + top,
@@ -1024,6 +1177,10 @@ fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, cell: Rect) ->
         y: y_axis,
         px,
     };
+
+    if let (Some((h, scale, _)), Some((ex, ey))) = (&colorbar, &heat_edges) {
+        draw_cells(cv, &frame, h, *scale, ex, ey)?;
+    }
 
     // Series, in layers; faint ones first within each layer.
     let mut order: Vec<&Series> = panel.series.iter().collect();
@@ -1072,6 +1229,9 @@ fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, cell: Rect) ->
     }
 
     draw_axes(cv, &frame, &x_ticks, &y_ticks)?;
+    if let Some((h, Some(scale), Some((ticks, label_x)))) = &colorbar {
+        draw_colorbar(cv, &frame, h, *scale, ticks, px.x1 + label_x)?;
+    }
     let ink = BLACK.mix(1.0);
     for (v, t) in &x_ticks.major {
         let x = frame.point(*v, y_axis.lo).0;
@@ -1140,6 +1300,138 @@ fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, cell: Rect) ->
         legend.draw(cv, panel, &frame, outside_x)?;
     }
     Ok(())
+}
+
+fn draw_cells<DB: DrawingBackend>(
+    cv: &Canvas<DB>,
+    frame: &Frame,
+    h: &HeatMap,
+    scale: Option<Axis>,
+    ex: &[f64],
+    ey: &[f64],
+) -> DResult<()> {
+    let nx = h.x.len();
+    for j in 0..h.y.len() {
+        for i in 0..nx {
+            let z = h.z.get(j * nx + i).copied().unwrap_or(f64::NAN);
+            let color = match scale {
+                Some(a) if usable(z, h.log) => viridis(a.frac(z)),
+                _ => grey(MISSING_GREY),
+            };
+            let a = frame.point(ex[i], ey[j]);
+            let b = frame.point(ex[i + 1], ey[j + 1]);
+            cv.rect(a, b, color.filled())?;
+        }
+    }
+    Ok(())
+}
+
+/// The colour bar right of the axes (ticks and labels on its right, the label rotated with
+/// its top at `label_x`), with a grey swatch for missing values below it when there are
+/// any. A log scale spanning less than two labelled decades also labels 2·10ⁿ and 5·10ⁿ.
+fn draw_colorbar<DB: DrawingBackend>(
+    cv: &Canvas<DB>,
+    frame: &Frame,
+    h: &HeatMap,
+    scale: Axis,
+    ticks: &Ticks,
+    label_x: f64,
+) -> DResult<()> {
+    let s = cv.s;
+    let px = frame.px;
+    let x0 = px.x1 + 2.0 * PAD * s;
+    let x1 = x0 + COLORBAR_WIDTH * s;
+    let has_missing = h.has_missing();
+    let swatch = if has_missing {
+        1.5 * COLORBAR_WIDTH * s
+    } else {
+        0.0
+    };
+    let (y0, y1) = (px.y0, px.y1 - swatch);
+    let n = ((y1 - y0) / s).ceil().max(1.0) as usize;
+    for k in 0..n {
+        let f0 = k as f64 / n as f64;
+        let f1 = (k + 1) as f64 / n as f64;
+        let color = viridis(0.5 * (f0 + f1));
+        cv.rect(
+            (x0, y1 - f1 * (y1 - y0)),
+            (x1, y1 - f0 * (y1 - y0)),
+            color.filled(),
+        )?;
+    }
+    let ink = BLACK.mix(1.0);
+    let width = FRAME_WIDTH * 0.75;
+    let at = |v: f64| y1 - scale.frac(v) * (y1 - y0);
+    for v in &ticks.minor {
+        if scale.contains(*v) {
+            cv.path(&[(x1, at(*v)), (x1 - MINOR_TICK * s, at(*v))], ink, width)?;
+        }
+    }
+    for (v, t) in &ticks.major {
+        if !scale.contains(*v) {
+            continue;
+        }
+        let y = at(*v);
+        cv.path(&[(x1, y), (x1 - MAJOR_TICK * s, y)], ink, width)?;
+        cv.text(
+            t,
+            (x1 + TICK_GAP * s, y),
+            TICK_FONT,
+            (HPos::Left, VPos::Center),
+            false,
+            ink,
+        )?;
+    }
+    let stroke = BLACK.stroke_width((FRAME_WIDTH * s).round() as u32);
+    cv.rect((x0, y0), (x1, y1), stroke)?;
+    if has_missing {
+        let top = y1 + 0.5 * COLORBAR_WIDTH * s;
+        cv.rect((x0, top), (x1, px.y1), grey(MISSING_GREY).filled())?;
+        cv.rect((x0, top), (x1, px.y1), stroke)?;
+        cv.text(
+            &h.missing,
+            (x1 + TICK_GAP * s, 0.5 * (top + px.y1)),
+            TICK_FONT,
+            (HPos::Left, VPos::Center),
+            false,
+            ink,
+        )?;
+    }
+    let (_, label_h) = cv.text_size("0", LABEL_FONT)?;
+    cv.text(
+        &h.label,
+        (label_x + label_h / 2.0, (y0 + y1) / 2.0),
+        LABEL_FONT,
+        (HPos::Center, VPos::Center),
+        true,
+        ink,
+    )
+}
+
+/// Colour-bar ticks: those of the axis, plus labels at 2·10ⁿ and 5·10ⁿ on a log scale
+/// with fewer than two labelled decades in range.
+fn colorbar_ticks(scale: Axis, ticks: &Ticks) -> Ticks {
+    let inside = ticks
+        .major
+        .iter()
+        .filter(|(v, _)| scale.contains(*v))
+        .count();
+    if !scale.log || inside >= 2 {
+        return ticks.clone();
+    }
+    let mut major = ticks.major.clone();
+    let mut minor = Vec::new();
+    for &v in &ticks.minor {
+        let decade = v.log10().floor();
+        let mantissa = v / 10f64.powf(decade);
+        if (mantissa - 2.0).abs() < 1e-6 || (mantissa - 5.0).abs() < 1e-6 {
+            let decimals = (-decade).max(0.0) as usize;
+            major.push((v, format!("{v:.decimals$}")));
+        } else {
+            minor.push(v);
+        }
+    }
+    Ticks { major, minor }
 }
 
 fn draw_error_bars<DB: DrawingBackend>(
@@ -1459,6 +1751,33 @@ mod tests {
         assert_eq!(d[0], vec![(0.0, 0.0), (10.0, 0.0)]);
         assert_eq!(d[1], vec![(15.0, 0.0), (25.0, 0.0)]);
         assert!(dashes(&[], 1.0, 1.0).is_empty());
+    }
+
+    #[test]
+    fn viridis_hits_its_anchors_and_clamps() {
+        assert_eq!(viridis(0.0), RGBColor(0x44, 0x01, 0x54));
+        assert_eq!(viridis(0.5), RGBColor(0x26, 0x82, 0x8E));
+        assert_eq!(viridis(1.0), RGBColor(0xFD, 0xE7, 0x25));
+        assert_eq!(viridis(2.0), viridis(1.0));
+        assert_eq!(viridis(f64::NAN), viridis(0.0));
+        // Halfway between the first two anchors.
+        assert_eq!(viridis(0.0625), RGBColor(0x46, 0x15, 0x66));
+    }
+
+    #[test]
+    fn cell_edges_are_midpoints() {
+        assert_eq!(cell_edges(&[1.0, 2.0, 4.0], false), [0.5, 1.5, 3.0, 5.0]);
+        let e = cell_edges(&[1.0, 10.0, 100.0], true);
+        let want = [
+            10f64.powf(-0.5),
+            10f64.powf(0.5),
+            10f64.powf(1.5),
+            10f64.powf(2.5),
+        ];
+        for (a, b) in e.iter().zip(want) {
+            assert!((a / b - 1.0).abs() < 1e-12, "{e:?}");
+        }
+        assert_eq!(cell_edges(&[3.0], false), [2.5, 3.5]);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use aedyn::config::Config;
 use aedyn::plot::{PANEL_HEIGHT, PANEL_WIDTH};
 
 /// Figure stems and their panel grids (columns, rows).
-const EXPECTED: [(&str, u32, u32); 9] = [
+const EXPECTED: [(&str, u32, u32); 11] = [
     ("sequential", 1, 1),
     ("sequential_overlaps", 3, 1),
     ("order_params", 3, 1),
@@ -18,6 +18,8 @@ const EXPECTED: [(&str, u32, u32); 9] = [
     ("tied", 1, 1),
     ("relu_bias", 2, 1),
     ("digits", 2, 1),
+    ("phase_diagram", 2, 1),
+    ("sweep_lr", 2, 1),
 ];
 
 fn png_size(path: &Path) -> (u32, u32) {
@@ -79,6 +81,29 @@ fn reproduce_writes_every_figure_with_its_data() {
         aedyn::cli::EXPECTED_EXPONENT.contains(&slope),
         "exponent {slope}"
     );
+    // The phase diagram: at every σ0 the second PC is learned sooner the stronger it is
+    // (t_learn_2 decreases with θ₂/θ₁ along each row of the heat map).
+    let csv = std::fs::read_to_string(out.join("phase_diagram.csv")).unwrap();
+    let mut rows: std::collections::BTreeMap<u64, Vec<(f64, f64)>> = Default::default();
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f[0] == "0" {
+            let (x, y, z): (f64, f64, f64) = (
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+                f[4].parse().unwrap(),
+            );
+            rows.entry(y.to_bits()).or_default().push((x, z));
+        }
+    }
+    assert_eq!(rows.len(), 20);
+    for row in rows.values() {
+        assert_eq!(row.len(), 20);
+        assert!(
+            row.windows(2).all(|w| w[1].0 > w[0].0 && w[1].1 < w[0].1),
+            "{row:?}"
+        );
+    }
     // The erf theory curve of the activations figure equals a fresh theory run from the same
     // seed's initial state (same config, same time grid) to plotting precision.
     let csv = std::fs::read_to_string(out.join("activations.csv")).unwrap();

@@ -17,7 +17,7 @@ use crate::figures::{compare_figure, pca_lines, test_error_panel, validate_figur
 use crate::plot::{Figure, LegendPos, Panel, Series, SeriesStyle};
 
 /// The figures, by name.
-pub const FIGURES: [&str; 8] = [
+pub const FIGURES: [&str; 10] = [
     "sequential",
     "order_params",
     "activations",
@@ -26,7 +26,176 @@ pub const FIGURES: [&str; 8] = [
     "tied",
     "relu_bias",
     "digits",
+    "phase_diagram",
+    "sweep_lr",
 ];
+
+/// The theory sweep of the `phase_diagram` figure: 20 × 20 points over the second spike
+/// θ₂ (θ₁ = 81, θ₃ = 9, bulk 1, normalised) and the initial weight scale σ0, K = 3 erf
+/// units, η = 0.4, t ≤ 10⁴ (the issue's performance case: 400 points in well under a
+/// minute on two cores).
+pub const PHASE_DIAGRAM_SWEEP: &str = r#"
+[data]
+spikes = [81.0, 40.0, 9.0]
+[network]
+hidden = 3
+[output]
+t_max = 10000.0
+points = 161
+[sweep]
+what = "theory"
+trajectories = false
+[[sweep.axis]]
+field = "data.spikes.1"
+from = 12.0
+to = 72.0
+n = 20
+[[sweep.axis]]
+field = "init.std"
+from = 0.01
+to = 1.0
+n = 20
+scale = "log"
+"#;
+
+/// Learning rates of the `sweep_lr` figure (log-spaced).
+pub const SWEEP_LR_ETAS: (f64, f64, usize) = (0.5, 2000.0, 12);
+/// Dimensions of the `sweep_lr` figure.
+pub const SWEEP_LR_DIMS: [usize; 3] = [250, 500, 1000];
+/// Seeds per point of the `sweep_lr` figure.
+pub const SWEEP_LR_SEEDS: usize = 4;
+/// Every point of `sweep_lr` runs to the same rescaled time η·t_max (the theory depends on
+/// η and t only through η·t when wd = 0, spec §4).
+pub const SWEEP_LR_ETA_T_MAX: f64 = 100.0;
+
+/// The `sweep_lr` sweep: erf, K = 2, default data; a zipped grid over η × D with
+/// `t_max = η·t_max/η` (and `t_min = t_max/10³`), theory and SGD, [`SWEEP_LR_SEEDS`] seeds.
+pub fn sweep_lr_toml() -> String {
+    let (lo, hi, n) = SWEEP_LR_ETAS;
+    let etas: Vec<f64> = (0..n)
+        .map(|i| (lo.ln() + (hi.ln() - lo.ln()) * i as f64 / (n - 1) as f64).exp())
+        .collect();
+    let mut lr = Vec::new();
+    let mut dim = Vec::new();
+    let mut t_max = Vec::new();
+    let mut t_min = Vec::new();
+    for &d in &SWEEP_LR_DIMS {
+        for &eta in &etas {
+            lr.push(format!("{eta:?}"));
+            dim.push(d.to_string());
+            t_max.push(format!("{:?}", SWEEP_LR_ETA_T_MAX / eta));
+            t_min.push(format!("{:?}", SWEEP_LR_ETA_T_MAX / eta * 1e-3));
+        }
+    }
+    let axis = |f: &str, v: &[String]| {
+        format!(
+            "[[sweep.axis]]\nfield = \"{f}\"\nvalues = [{}]\n",
+            v.join(", ")
+        )
+    };
+    format!(
+        "[output]\npoints = 61\n[simulation]\ntest_samples = 0\n\
+         [sweep]\nwhat = \"both\"\ngrid = \"zip\"\nseeds = {SWEEP_LR_SEEDS}\ntrajectories = false\n{}{}{}{}",
+        axis("training.lr", &lr),
+        axis("data.dim", &dim),
+        axis("output.t_max", &t_max),
+        axis("output.t_min", &t_min),
+    )
+}
+
+/// Mean and standard error of the finite values, or `None` if there are none.
+pub fn mean_se(values: &[f64]) -> Option<(f64, f64)> {
+    let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    Some((mean, (var / n).sqrt()))
+}
+
+/// The values of `metric` from `source` at each point of a sweep, one list (over seeds)
+/// per point; missing values are NaN.
+pub fn per_point(
+    results: &[(crate::sweep::Task, crate::sweep::TaskRecord)],
+    points: usize,
+    source: &str,
+    metric: &str,
+) -> Vec<Vec<f64>> {
+    let mut out = vec![Vec::new(); points];
+    for (t, r) in results {
+        for s in r.results.iter().filter(|s| s.source == source) {
+            out[t.point].push(crate::sweep::metric(&s.summary, metric).unwrap_or(f64::NAN));
+        }
+    }
+    out
+}
+
+fn axis_floats(a: &crate::sweep::Axis) -> Vec<f64> {
+    a.values
+        .iter()
+        .map(|v| {
+            v.as_float()
+                .or(v.as_integer().map(|i| i as f64))
+                .unwrap_or(f64::NAN)
+        })
+        .collect()
+}
+
+/// Theory phase diagrams over (θ₂/θ₁, σ0): the time PC 2 is learned, and the duration of
+/// the plateau at ε_PCA(1).
+fn phase_diagram_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+    let sweep = crate::sweep::Sweep::from_toml(
+        PHASE_DIAGRAM_SWEEP,
+        Path::new("phase_diagram"),
+        Path::new("."),
+    )?;
+    let results = crate::sweep::evaluate(&sweep, sweep.tasks()?, progress);
+    let theta1 = 81.0;
+    let x: Vec<f64> = axis_floats(&sweep.axes[0])
+        .iter()
+        .map(|t| t / theta1)
+        .collect();
+    let y = axis_floats(&sweep.axes[1]);
+    let (nx, ny) = (x.len(), y.len());
+    let mut panels = Vec::new();
+    for (metric, label, title) in [
+        ("t_learn_2", "t_{learn,2}", "time PC 2 is learned (o_2 ≥ ½)"),
+        (
+            "plateau_1_duration",
+            "plateau duration",
+            "duration of the plateau at ε_{PCA}(1)",
+        ),
+    ] {
+        let vals = per_point(&results, nx * ny, "theory", metric);
+        // Product grid, first axis (θ₂) slowest: point p = i·ny + j; z is row-major in y.
+        let mut z = vec![f64::NAN; nx * ny];
+        for i in 0..nx {
+            for j in 0..ny {
+                z[j * nx + i] = mean_se(&vals[i * ny + j]).map_or(f64::NAN, |m| m.0);
+            }
+        }
+        let mut p = Panel::new("θ_2/θ_1", "σ_0");
+        p.y_log = true;
+        p.legend = LegendPos::None;
+        p.title = Some(format!("theory, erf, K = 3, η = 0.4: {title}"));
+        p.heatmap = Some(crate::plot::HeatMap {
+            x: x.clone(),
+            y: y.clone(),
+            z,
+            label: label.into(),
+            log: true,
+            missing: "none".into(),
+        });
+        panels.push(p);
+    }
+    write_figure(&Figure::row(panels), stem)
+}
 
 /// Dimensions of the agreement-against-D figure.
 pub const VALIDATE_DIMS: [usize; 5] = [250, 500, 1000, 2000, 4000];
@@ -144,6 +313,99 @@ fn activations_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()
     write_figure(&Figure::row(vec![p]), stem)
 }
 
+/// Learning time against η, theory vs SGD with error bars over seeds, and the divergence
+/// of SGD against η for several D (the theory never diverges: its η² terms vanish as
+/// D → ∞, spec §1.2).
+fn sweep_lr_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+    let sweep =
+        crate::sweep::Sweep::from_toml(&sweep_lr_toml(), Path::new("sweep_lr"), Path::new("."))?;
+    let results = crate::sweep::evaluate(&sweep, sweep.tasks()?, progress);
+    let eta = axis_floats(&sweep.axes[0]);
+    let dim = axis_floats(&sweep.axes[1]);
+    let n = eta.len();
+    let mut a = Panel::new("η", "η·t_{learn,m}");
+    a.x_log = true;
+    a.y_log = true;
+    a.legend = LegendPos::Best;
+    let d_a = 500.0;
+    a.title = Some(format!(
+        "erf, K = 2, θ = (25, 9)/35, D = {d_a}: mean ± s.e. over {SWEEP_LR_SEEDS} seeds"
+    ));
+    let on_d = |d: f64| -> Vec<usize> { (0..n).filter(|&p| dim[p] == d).collect() };
+    for m in 1..=2 {
+        let metric = format!("t_learn_{m}");
+        let pts = on_d(d_a);
+        let x: Vec<f64> = pts.iter().map(|&p| eta[p]).collect();
+        let scaled = |source: &str| -> Vec<Option<(f64, f64)>> {
+            let vals = per_point(&results, n, source, &metric);
+            pts.iter()
+                .map(|&p| {
+                    let v: Vec<f64> = vals[p].iter().map(|t| eta[p] * t).collect();
+                    mean_se(&v)
+                })
+                .collect()
+        };
+        let th = scaled("theory");
+        let sim = scaled("simulate");
+        a.series.push(
+            Series::new(
+                x.clone(),
+                th.iter().map(|v| v.map_or(f64::NAN, |v| v.0)).collect(),
+                SeriesStyle::Line,
+            )
+            .with_label(format!("theory, PC {m}"))
+            .with_color(m),
+        );
+        a.series.push(
+            Series::new(
+                x,
+                sim.iter().map(|v| v.map_or(f64::NAN, |v| v.0)).collect(),
+                SeriesStyle::ErrorBars {
+                    err: sim.iter().map(|v| v.map_or(f64::NAN, |v| v.1)).collect(),
+                },
+            )
+            .with_label(format!("SGD, PC {m}"))
+            .with_color(m),
+        );
+    }
+    let mut b = Panel::new("η", "fraction of seeds diverged");
+    b.x_log = true;
+    b.legend = LegendPos::UpperLeft;
+    b.title = Some(format!(
+        "SGD divergence (η·t ≤ {SWEEP_LR_ETA_T_MAX}), ± binomial s.e."
+    ));
+    for (c, &d) in SWEEP_LR_DIMS.iter().enumerate() {
+        let pts = on_d(d as f64);
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        let mut err = Vec::new();
+        for &p in &pts {
+            let (tot, div) = results
+                .iter()
+                .filter(|(t, _)| t.point == p)
+                .flat_map(|(_, r)| r.results.iter().filter(|s| s.source == "simulate"))
+                .fold((0usize, 0usize), |(tot, div), s| {
+                    (
+                        tot + 1,
+                        div + usize::from(s.status == crate::sweep::Status::Diverged),
+                    )
+                });
+            let f = div as f64 / tot.max(1) as f64;
+            x.push(eta[p]);
+            y.push(f);
+            err.push((f * (1.0 - f) / tot.max(1) as f64).sqrt());
+        }
+        b.series
+            .push(Series::new(x.clone(), y.clone(), SeriesStyle::Line).with_color(c + 4));
+        b.series.push(
+            Series::new(x, y, SeriesStyle::ErrorBars { err })
+                .with_label(format!("D = {d}"))
+                .with_color(c + 4),
+        );
+    }
+    write_figure(&Figure::row(vec![a, b]), stem)
+}
+
 /// Write the figures (all, or only `only`) into `out`.
 pub fn reproduce(
     out: &Path,
@@ -185,13 +447,15 @@ pub fn reproduce(
         written.push("validate".into());
     }
     type Maker = fn(&Path, &(dyn Fn(u64) + Sync)) -> Result<()>;
-    let variants: [(&str, Maker); 4] = [
+    let makers: [(&str, Maker); 6] = [
         ("truncated", variants::truncated_figure),
         ("tied", variants::tied_figure),
         ("relu_bias", variants::relu_bias_figure),
         ("digits", variants::digits_figure),
+        ("phase_diagram", phase_diagram_figure),
+        ("sweep_lr", sweep_lr_figure),
     ];
-    for (name, make) in variants {
+    for (name, make) in makers {
         if wanted(name) {
             make(&out.join(name), progress)?;
             written.push(name.into());
