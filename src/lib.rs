@@ -31,6 +31,7 @@ pub mod config;
 pub mod error;
 pub mod figures;
 pub mod io;
+pub mod mean_field;
 pub mod model;
 pub mod plot;
 pub mod reproduce;
