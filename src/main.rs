@@ -91,7 +91,7 @@ struct SimulateArgs {
 
 /// A loaded experiment of either model kind.
 enum Loaded {
-    Autoencoder(aedyn::config::Experiment),
+    Autoencoder(Box<aedyn::config::Experiment>),
     MeanField(Box<Config>, Box<aedyn::mean_field::MeanFieldExperiment>),
 }
 
@@ -109,7 +109,7 @@ fn load(common: &Common) -> anyhow::Result<Option<(Loaded, PathBuf)>> {
         None => Config::default(),
     };
     let loaded = match config.model.kind {
-        ModelKind::Autoencoder => Loaded::Autoencoder(config.resolve()?),
+        ModelKind::Autoencoder => Loaded::Autoencoder(Box::new(config.resolve()?)),
         ModelKind::MeanField => {
             let exp = config.resolve_mean_field()?;
             Loaded::MeanField(Box::new(config), Box::new(exp))

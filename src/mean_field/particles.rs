@@ -257,7 +257,8 @@ impl<'a> Population<'a> {
             t_prev = t;
             let snap = self.snapshot(&theta, t, data);
             if !theta.iter().all(|v| v.is_finite())
-                || !(snap.test_error <= BLOWUP_FACTOR * scale.max(1.0))
+                || !snap.test_error.is_finite()
+                || snap.test_error > BLOWUP_FACTOR * scale.max(1.0)
             {
                 return Err(Error::Diverged {
                     what: "particle solver".into(),

@@ -193,7 +193,7 @@ impl<'a> MfSimulator<'a> {
                 return Err(diverged("non-finite neurons".into()));
             }
             let snap = pop.snapshot(&theta, time, &exp.data);
-            if !(snap.test_error <= BLOWUP_FACTOR * scale.max(1.0)) {
+            if !snap.test_error.is_finite() || snap.test_error > BLOWUP_FACTOR * scale.max(1.0) {
                 return Err(diverged(format!("MSE {:e}", snap.test_error)));
             }
             trajectory.snapshots.push(snap);
