@@ -2,6 +2,8 @@
 //! PNG + SVG + CSV of the plotted data. Sizes are chosen to finish in a few minutes on two
 //! cores.
 
+pub mod mean_field;
+
 use std::path::Path;
 
 use crate::compare::{compare, Comparison};
@@ -132,10 +134,14 @@ pub fn reproduce(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<String>> {
     if let Some(name) = only {
-        if !FIGURES.contains(&name) {
+        if !FIGURES.contains(&name) && !mean_field::FIGURES.contains(&name) {
             return Err(Error::config(
                 "--only",
-                format!("unknown figure `{name}`; one of {}", FIGURES.join(", ")),
+                format!(
+                    "unknown figure `{name}`; one of {}, {}",
+                    FIGURES.join(", "),
+                    mean_field::FIGURES.join(", ")
+                ),
             ));
         }
     }
@@ -165,5 +171,6 @@ pub fn reproduce(
         validate_figure(&v, &out.join("validate"))?;
         written.push("validate".into());
     }
+    written.extend(mean_field::reproduce(out, &wanted, progress)?);
     Ok(written)
 }
