@@ -23,6 +23,9 @@
 //! Module dependencies point one way:
 //! `spectrum → activation → model → theory | sgd → compare → plot → figures → reproduce → cli`;
 //! the dynamics modules share only [`trajectory`] (order parameters and trajectories).
+//! [`mean_field`] (the weight-tied mean-field autoencoder of Nguyen 2021: SGD, particle
+//! solver, exact ReLU reduction) depends only on `spectrum`-level modules (`activation`,
+//! `rng`, `io`, `error`); `config` resolves it with `Config::resolve_mean_field`.
 
 pub mod activation;
 pub mod cli;
