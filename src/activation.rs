@@ -881,7 +881,7 @@ fn bvn_cdf_rc(h: f64, k: f64, rho: f64, c: f64) -> f64 {
 /// with off-diagonal √i) for the nodes, polished by Newton on the orthonormal Hermite
 /// recurrence `p_{j+1} = (x p_j − √j p_{j−1})/√(j+1)` (`p_n' = √n p_{n−1}`), and
 /// Christoffel weights `w_i = 1/Σ_{j<n} p_j(x_i)²`.
-fn gauss_hermite(n: usize) -> (Vec<f64>, Vec<f64>) {
+pub fn gauss_hermite(n: usize) -> (Vec<f64>, Vec<f64>) {
     let jacobi = DMatrix::from_fn(n, n, |i, j| {
         if i.abs_diff(j) == 1 {
             (i.max(j) as f64).sqrt()

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::config::Experiment;
 use crate::error::Result;
 use crate::io::write_atomic;
+use crate::mean_field::MeanFieldExperiment;
 use crate::spectrum::Spectrum;
 use crate::theory::TheoryRun;
 use crate::trajectory::{group_csv, order_param_csv, Labelled};
@@ -535,4 +536,307 @@ pub fn sweep_slurm(
     let path = out.join("sweep.sbatch");
     write_atomic(&path, script.as_bytes())?;
     Ok((path, n.div_ceil(opts.chunk_size)))
+}
+
+/// The block spectrum and the ReLU-reduction predictions as recorded in `run.json`.
+#[derive(Serialize)]
+struct BlockRecord {
+    kappa: f64,
+    start: usize,
+    len: usize,
+    /// `(1 − λ/(βκ))₊`, the long-time gain of the ReLU reduction (spec §3.2).
+    final_gain_relu: f64,
+    /// Exact half-gain time of the ReLU reduction (spec §3.3), when it exists.
+    half_gain_time_relu: Option<f64>,
+}
+
+fn block_records(exp: &MeanFieldExperiment) -> Vec<BlockRecord> {
+    use crate::mean_field::relu::{final_gain, half_gain_time};
+    let (beta, lambda) = (exp.model.beta(), exp.model.lambda);
+    let g0 = 0.5 * beta * exp.init_std * exp.init_std;
+    exp.data
+        .block_list()
+        .iter()
+        .map(|b| BlockRecord {
+            kappa: b.kappa,
+            start: b.start,
+            len: b.len,
+            final_gain_relu: final_gain(beta * b.kappa, lambda),
+            half_gain_time_relu: half_gain_time(beta * b.kappa, lambda, g0),
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct MeanFieldRecord<'a> {
+    aedyn_version: &'a str,
+    command: &'a str,
+    config: &'a crate::config::Config,
+    model: &'a crate::mean_field::MeanFieldModel,
+    trace: f64,
+    /// d_eff = #{j : βκ_j > λ}, the intrinsic dimension (spec §6).
+    intrinsic_dimension: usize,
+    blocks: Vec<BlockRecord>,
+    theory_solver: Option<&'a str>,
+    seeds: Vec<u64>,
+    status: Vec<SeedStatus>,
+    /// Per block, max over t of |mean-over-seeds gain − theory gain| (compare).
+    max_gain_error_of_seed_mean: Option<Vec<f64>>,
+    /// Per seed and block, max over t of |gain − theory gain| (compare).
+    max_gain_error_per_seed: Option<Vec<Vec<f64>>>,
+    /// max over t of |MSE/MSE_theory − 1| of the seed mean (compare).
+    max_relative_mse_error_of_seed_mean: Option<f64>,
+    wall_seconds: f64,
+    steps_per_second: Option<f64>,
+    threads: usize,
+    files: Vec<&'a str>,
+}
+
+impl<'a> MeanFieldRecord<'a> {
+    fn new(
+        command: &'a str,
+        config: &'a crate::config::Config,
+        exp: &'a MeanFieldExperiment,
+    ) -> Self {
+        let beta = exp.model.beta();
+        MeanFieldRecord {
+            aedyn_version: VERSION,
+            command,
+            config,
+            model: &exp.model,
+            trace: exp.data.trace(),
+            intrinsic_dimension: exp
+                .data
+                .kappa()
+                .iter()
+                .filter(|&&k| beta * k > exp.model.lambda)
+                .count(),
+            blocks: block_records(exp),
+            theory_solver: None,
+            seeds: Vec::new(),
+            status: Vec::new(),
+            max_gain_error_of_seed_mean: None,
+            max_gain_error_per_seed: None,
+            max_relative_mse_error_of_seed_mean: None,
+            wall_seconds: 0.0,
+            steps_per_second: None,
+            threads: rayon::current_num_threads(),
+            files: Vec::new(),
+        }
+    }
+
+    fn write(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_string_pretty(self).expect("serialisable record");
+        write_atomic(path, json.as_bytes())
+    }
+}
+
+/// `aedyn theory` for `model.kind = "mean-field"`: the mean-field-limit theory
+/// ([`MeanFieldExperiment::theory`]) → `out/theory.csv` (`time,test_error,gain_0,…`) and
+/// `out/run.json`.
+pub fn mean_field_theory(
+    config: &crate::config::Config,
+    exp: &MeanFieldExperiment,
+    out: &Path,
+    progress: bool,
+) -> Result<crate::mean_field::TheoryRun> {
+    let start = Instant::now();
+    let bar = progress_bar(progress, 0, "theory");
+    let run = exp.theory(&|s| bar.inc(s))?;
+    bar.finish_and_clear();
+    write_atomic(
+        &out.join("theory.csv"),
+        crate::mean_field::trajectory_csv(&[(None, &run.trajectory)]).as_bytes(),
+    )?;
+    let mut rec = MeanFieldRecord::new("theory", config, exp);
+    rec.theory_solver = Some(run.solver);
+    rec.seeds = vec![exp.seed];
+    rec.wall_seconds = start.elapsed().as_secs_f64();
+    rec.files = vec!["theory.csv"];
+    rec.write(&out.join("run.json"))?;
+    Ok(run)
+}
+
+/// What a mean-field simulation did.
+#[derive(Debug)]
+pub struct MeanFieldSimulation {
+    /// Finished replicates, in seed order.
+    pub runs: Vec<crate::mean_field::MfSeedRun>,
+    /// Failed replicates.
+    pub failures: Vec<(u64, crate::error::Error)>,
+    /// Wall time in seconds.
+    pub wall_seconds: f64,
+    /// SGD steps per second, summed over replicates.
+    pub steps_per_second: f64,
+}
+
+fn mean_field_sgd(
+    exp: &MeanFieldExperiment,
+    opts: &SimulateOptions,
+) -> Result<(MeanFieldSimulation, Vec<SeedStatus>)> {
+    let start = Instant::now();
+    let n = opts.seeds.unwrap_or(exp.seeds);
+    if n == 0 {
+        return Err(crate::error::Error::config("--seeds", "must be ≥ 1"));
+    }
+    let seeds: Vec<u64> = (0..n).map(|j| exp.replicate_seed(j)).collect();
+    let sim = crate::mean_field::MfSimulator::new(exp)?;
+    let bar = progress_bar(opts.progress, sim.total_steps() * n as u64, "simulate");
+    let results = sim.run(&seeds, &|s| bar.inc(s));
+    bar.finish_and_clear();
+    let wall = start.elapsed().as_secs_f64();
+    let (mut runs, mut failures, mut status) = (Vec::new(), Vec::new(), Vec::new());
+    for (seed, r) in results {
+        match r {
+            Ok(run) => {
+                status.push(SeedStatus {
+                    seed,
+                    status: "ok",
+                    steps: Some(run.steps),
+                    final_test_error: run.trajectory.snapshots.last().map(|s| s.test_error),
+                    error: None,
+                });
+                runs.push(run);
+            }
+            Err(e) => {
+                status.push(SeedStatus {
+                    seed,
+                    status: "failed",
+                    steps: None,
+                    final_test_error: None,
+                    error: Some(e.to_string()),
+                });
+                failures.push((seed, e));
+            }
+        }
+    }
+    let steps: u64 = runs.iter().map(|r| r.steps).sum();
+    Ok((
+        MeanFieldSimulation {
+            runs,
+            failures,
+            wall_seconds: wall,
+            steps_per_second: steps as f64 / wall,
+        },
+        status,
+    ))
+}
+
+fn write_mean_field_sim(sim: &MeanFieldSimulation, out: &Path) -> Result<()> {
+    let rows: Vec<(Option<u64>, &crate::mean_field::MfTrajectory)> = sim
+        .runs
+        .iter()
+        .map(|r| (Some(r.seed), &r.trajectory))
+        .collect();
+    write_atomic(
+        &out.join("sim.csv"),
+        crate::mean_field::trajectory_csv(&rows).as_bytes(),
+    )
+}
+
+/// `aedyn simulate` for `model.kind = "mean-field"`: N-neuron SGD for every replicate in
+/// parallel → `out/sim.csv` (`seed,time,test_error,gain_0,…`) and `out/run.json` (last).
+pub fn mean_field_simulate(
+    config: &crate::config::Config,
+    exp: &MeanFieldExperiment,
+    out: &Path,
+    opts: &SimulateOptions,
+) -> Result<MeanFieldSimulation> {
+    let (sim, status) = mean_field_sgd(exp, opts)?;
+    write_mean_field_sim(&sim, out)?;
+    let mut rec = MeanFieldRecord::new("simulate", config, exp);
+    rec.seeds = status.iter().map(|s| s.seed).collect();
+    rec.status = status;
+    rec.wall_seconds = sim.wall_seconds;
+    rec.steps_per_second = Some(sim.steps_per_second);
+    rec.files = vec!["sim.csv"];
+    rec.write(&out.join("run.json"))?;
+    Ok(sim)
+}
+
+/// A mean-field comparison: the theory and the finished SGD replicates.
+#[derive(Debug)]
+pub struct MeanFieldComparison {
+    /// The mean-field-limit theory.
+    pub theory: crate::mean_field::TheoryRun,
+    /// The SGD replicates.
+    pub simulation: MeanFieldSimulation,
+    /// Mean over the finished seeds.
+    pub seed_mean: crate::mean_field::MfTrajectory,
+    /// Per block, max over t of |seed-mean gain − theory gain|.
+    pub max_gain_errors: Vec<f64>,
+    /// max over t of |seed-mean MSE / theory MSE − 1|.
+    pub max_relative_mse_error: f64,
+}
+
+/// `aedyn compare` for `model.kind = "mean-field"`: theory and SGD → `out/theory.csv`,
+/// `out/sim.csv`, `out/compare.json` (max gain error per block and seed and of the seed
+/// mean, max relative MSE error) and the figure `out/compare.png` + `.svg` (+ `.csv`).
+pub fn mean_field_compare(
+    config: &crate::config::Config,
+    exp: &MeanFieldExperiment,
+    out: &Path,
+    opts: &SimulateOptions,
+) -> Result<MeanFieldComparison> {
+    let start = Instant::now();
+    let theory = exp.theory(&|_| {})?;
+    let (simulation, status) = mean_field_sgd(exp, opts)?;
+    if simulation.runs.is_empty() {
+        return Err(crate::error::Error::InvalidState(format!(
+            "every seed failed: {}",
+            simulation.failures[0].1
+        )));
+    }
+    write_atomic(
+        &out.join("theory.csv"),
+        crate::mean_field::trajectory_csv(&[(None, &theory.trajectory)]).as_bytes(),
+    )?;
+    write_mean_field_sim(&simulation, out)?;
+    let trajs: Vec<&crate::mean_field::MfTrajectory> =
+        simulation.runs.iter().map(|r| &r.trajectory).collect();
+    let seed_mean = crate::mean_field::MfTrajectory::mean(&trajs);
+    let max_gain_errors = seed_mean.max_gain_errors(&theory.trajectory);
+    let max_relative_mse_error = seed_mean.max_relative_mse_error(&theory.trajectory);
+    crate::figures::mean_field_gains_figure(
+        exp,
+        &theory.trajectory,
+        &seed_mean,
+        &format!(
+            "{}, N = {}, {} seeds; theory: {}",
+            exp.model.activation,
+            exp.neurons,
+            trajs.len(),
+            theory.solver
+        ),
+        &out.join("compare"),
+    )?;
+    let mut rec = MeanFieldRecord::new("compare", config, exp);
+    rec.theory_solver = Some(theory.solver);
+    rec.seeds = status.iter().map(|s| s.seed).collect();
+    rec.status = status;
+    rec.max_gain_error_of_seed_mean = Some(max_gain_errors.clone());
+    rec.max_gain_error_per_seed = Some(
+        trajs
+            .iter()
+            .map(|t| t.max_gain_errors(&theory.trajectory))
+            .collect(),
+    );
+    rec.max_relative_mse_error_of_seed_mean = Some(max_relative_mse_error);
+    rec.wall_seconds = start.elapsed().as_secs_f64();
+    rec.steps_per_second = Some(simulation.steps_per_second);
+    rec.files = vec![
+        "theory.csv",
+        "sim.csv",
+        "compare.png",
+        "compare.svg",
+        "compare.csv",
+    ];
+    rec.write(&out.join("compare.json"))?;
+    Ok(MeanFieldComparison {
+        theory,
+        simulation,
+        seed_mean,
+        max_gain_errors,
+        max_relative_mse_error,
+    })
 }

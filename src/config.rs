@@ -12,6 +12,7 @@ use crate::activation::Activation;
 use crate::dataset::{Centering, DataFormat, Dataset};
 use crate::error::{Error, Result};
 use crate::io;
+use crate::mean_field::{MeanFieldExperiment, MeanFieldModel, MfData, SgdParams, Solver, Symmetry};
 use crate::model::{Model, Rule};
 use crate::spectrum::{Covariance, SpikeDirections, SpikedParams};
 use crate::theory::{InitialState, Tolerances};
@@ -30,6 +31,8 @@ pub enum DataKind {
     Eigen,
     /// A real data matrix (rows are samples).
     Dataset,
+    /// Gaussian with a block spectrum `blocks` (mean-field model only).
+    Blocks,
 }
 
 /// What the simulator trains on with `data.kind = "dataset"`.
@@ -41,6 +44,25 @@ pub enum Inputs {
     Samples,
     /// Gaussian surrogates `N(0, Ω)` with the data's second moment Ω.
     Gaussian,
+}
+
+/// Which model an experiment trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// The shallow autoencoder of Refinetti & Goldt (spec `autoencoder-ode.md`).
+    #[default]
+    Autoencoder,
+    /// The weight-tied mean-field autoencoder of Nguyen (spec `mean-field.md`).
+    MeanField,
+}
+
+/// `[model]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Kind.
+    pub kind: ModelKind,
 }
 
 /// `[data]`.
@@ -77,6 +99,10 @@ pub struct DataConfig {
     pub max_rows: Option<usize>,
     /// Training inputs of the simulator (dataset).
     pub inputs: Inputs,
+    /// `[κ, multiplicity]` blocks (blocks).
+    pub blocks: Option<Vec<(f64, usize)>>,
+    /// Multiply each draw by a random ±1 (dataset, mean-field).
+    pub sign_flip: Option<bool>,
 }
 
 impl Default for DataConfig {
@@ -97,6 +123,8 @@ impl Default for DataConfig {
             center: Centering::Scalar,
             max_rows: None,
             inputs: Inputs::Samples,
+            blocks: None,
+            sign_flip: None,
         }
     }
 }
@@ -111,6 +139,12 @@ pub struct NetworkConfig {
     pub activation: Activation,
     /// Tied weights.
     pub tied: bool,
+    /// N (mean-field).
+    pub neurons: Option<usize>,
+    /// α (mean-field).
+    pub output_scale: Option<f64>,
+    /// γ (mean-field).
+    pub preact_scale: Option<f64>,
 }
 
 impl Default for NetworkConfig {
@@ -119,6 +153,9 @@ impl Default for NetworkConfig {
             hidden: 2,
             activation: Activation::Erf,
             tied: false,
+            neurons: None,
+            output_scale: None,
+            preact_scale: None,
         }
     }
 }
@@ -137,6 +174,12 @@ pub struct TrainingConfig {
     pub bias_lr: Option<f64>,
     /// Minibatch size B.
     pub batch: usize,
+    /// λ (mean-field).
+    pub l2: Option<f64>,
+    /// ε (mean-field).
+    pub step: Option<f64>,
+    /// Antithetic minibatches (mean-field).
+    pub antithetic: Option<bool>,
 }
 
 impl Default for TrainingConfig {
@@ -147,6 +190,9 @@ impl Default for TrainingConfig {
             rule: Rule::Sgd,
             bias_lr: None,
             batch: 1,
+            l2: None,
+            step: None,
+            antithetic: None,
         }
     }
 }
@@ -193,6 +239,8 @@ pub struct InitConfig {
     pub bias: Option<Vec<f64>>,
     /// Per-group densities.
     pub groups: Option<Vec<GroupInit>>,
+    /// Sign symmetry of the initial neurons (mean-field).
+    pub symmetry: Option<Symmetry>,
 }
 
 impl Default for InitConfig {
@@ -205,6 +253,7 @@ impl Default for InitConfig {
             decoder: None,
             bias: None,
             groups: None,
+            symmetry: None,
         }
     }
 }
@@ -255,6 +304,12 @@ pub struct TheoryConfig {
     /// Gauss–Hermite nodes; default per activation
     /// ([`Activation::default_quadrature_nodes`]).
     pub quadrature_nodes: Option<usize>,
+    /// Theory solver (mean-field).
+    pub solver: Option<Solver>,
+    /// P of the particle solver (mean-field).
+    pub particles: Option<usize>,
+    /// RK4 step of the particle solver (mean-field).
+    pub dt: Option<f64>,
 }
 
 impl Default for TheoryConfig {
@@ -264,6 +319,9 @@ impl Default for TheoryConfig {
             rtol: t.rtol,
             atol: t.atol,
             quadrature_nodes: None,
+            solver: None,
+            particles: None,
+            dt: None,
         }
     }
 }
@@ -291,6 +349,8 @@ impl Default for SimulationConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// `[model]`.
+    pub model: ModelConfig,
     /// `[data]`.
     pub data: DataConfig,
     /// `[network]`.
@@ -516,6 +576,10 @@ impl Config {
                     None,
                 ))
             }
+            DataKind::Blocks => Err(Error::config(
+                "data.kind",
+                "\"blocks\" is for model.kind = \"mean-field\"",
+            )),
         }
     }
 
@@ -559,8 +623,20 @@ impl Config {
         })
     }
 
-    /// Validate everything and build the [`Experiment`].
+    /// Validate everything and build the [`Experiment`] (`model.kind = "autoencoder"`).
     pub fn resolve(&self) -> Result<Experiment> {
+        if self.model.kind != ModelKind::Autoencoder {
+            return Err(Error::config(
+                "model.kind",
+                "is \"mean-field\": resolve with Config::resolve_mean_field",
+            ));
+        }
+        if let Some(field) = self.mean_field_keys_set().first() {
+            return Err(Error::config(
+                *field,
+                "only applies to model.kind = \"mean-field\"",
+            ));
+        }
         let model = self.model();
         model.validate()?;
         let (covariance, samples) = self.data()?;
@@ -793,6 +869,263 @@ impl Experiment {
         }
     }
 }
+
+/// Mean-field experiments (spec `mean-field.md`; `model.kind = "mean-field"`).
+impl Config {
+    /// The mean-field-only keys that are set, by dotted name.
+    fn mean_field_keys_set(&self) -> Vec<&'static str> {
+        let (d, n, t, i, th) = (
+            &self.data,
+            &self.network,
+            &self.training,
+            &self.init,
+            &self.theory,
+        );
+        [
+            ("data.blocks", d.blocks.is_some()),
+            ("data.sign_flip", d.sign_flip.is_some()),
+            ("network.neurons", n.neurons.is_some()),
+            ("network.output_scale", n.output_scale.is_some()),
+            ("network.preact_scale", n.preact_scale.is_some()),
+            ("training.l2", t.l2.is_some()),
+            ("training.step", t.step.is_some()),
+            ("training.antithetic", t.antithetic.is_some()),
+            ("init.symmetry", i.symmetry.is_some()),
+            ("theory.solver", th.solver.is_some()),
+            ("theory.particles", th.particles.is_some()),
+            ("theory.dt", th.dt.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(f, set)| set.then_some(f))
+        .collect()
+    }
+
+    /// The autoencoder-only keys set to a value other than their default, by dotted name.
+    fn autoencoder_keys_set(&self) -> Vec<&'static str> {
+        let def = Config::default();
+        let (d, n, t, i, th, sim) = (
+            &self.data,
+            &self.network,
+            &self.training,
+            &self.init,
+            &self.theory,
+            &self.simulation,
+        );
+        [
+            ("data.spikes", d.spikes != def.data.spikes),
+            ("data.bulk", d.bulk != def.data.bulk),
+            ("data.directions", d.directions != def.data.directions),
+            ("data.seed", d.seed != def.data.seed),
+            ("data.eigenvalues", d.eigenvalues.is_some()),
+            ("data.eigenvectors", d.eigenvectors.is_some()),
+            ("data.bins", d.bins.is_some()),
+            ("data.center", d.center != def.data.center),
+            ("data.inputs", d.inputs != def.data.inputs),
+            ("network.hidden", n.hidden != def.network.hidden),
+            ("network.tied", n.tied != def.network.tied),
+            ("training.lr", t.lr != def.training.lr),
+            (
+                "training.weight_decay",
+                t.weight_decay != def.training.weight_decay,
+            ),
+            ("training.rule", t.rule != def.training.rule),
+            ("training.bias_lr", t.bias_lr.is_some()),
+            ("init.kind", i.kind != def.init.kind),
+            ("init.encoder", i.encoder.is_some()),
+            ("init.decoder", i.decoder.is_some()),
+            ("init.bias", i.bias.is_some()),
+            ("init.groups", i.groups.is_some()),
+            ("theory.rtol", th.rtol != def.theory.rtol),
+            ("theory.atol", th.atol != def.theory.atol),
+            (
+                "simulation.test_samples",
+                sim.test_samples != def.simulation.test_samples,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(f, set)| set.then_some(f))
+        .collect()
+    }
+
+    /// Validate a `model.kind = "mean-field"` config and build its experiment. Keys of the
+    /// autoencoder model set to non-default values are errors naming the key.
+    pub fn resolve_mean_field(&self) -> Result<MeanFieldExperiment> {
+        if self.model.kind != ModelKind::MeanField {
+            return Err(Error::config(
+                "model.kind",
+                "must be \"mean-field\" for Config::resolve_mean_field",
+            ));
+        }
+        if let Some(field) = self.autoencoder_keys_set().first() {
+            return Err(Error::config(
+                *field,
+                "does not apply to model.kind = \"mean-field\"",
+            ));
+        }
+        let positive = |field: &str, v: f64| -> Result<f64> {
+            if v.is_finite() && v > 0.0 {
+                Ok(v)
+            } else {
+                Err(Error::config(
+                    field,
+                    format!("must be a finite number > 0, got {v}"),
+                ))
+            }
+        };
+        let (d, n, t, i, th) = (
+            &self.data,
+            &self.network,
+            &self.training,
+            &self.init,
+            &self.theory,
+        );
+        let data = match d.kind {
+            DataKind::Blocks => {
+                if let Some(f) = [
+                    ("data.path", d.path.is_some()),
+                    ("data.sign_flip", d.sign_flip.is_some()),
+                ]
+                .into_iter()
+                .find_map(|(f, set)| set.then_some(f))
+                {
+                    return Err(Error::config(
+                        f,
+                        "only allowed with data.kind = \"dataset\"",
+                    ));
+                }
+                let blocks = d.blocks.as_ref().ok_or_else(|| {
+                    Error::config("data.blocks", "required with data.kind = \"blocks\"")
+                })?;
+                MfData::blocks(blocks)?
+            }
+            DataKind::Dataset => {
+                if d.blocks.is_some() {
+                    return Err(Error::config(
+                        "data.blocks",
+                        "only allowed with data.kind = \"blocks\"",
+                    ));
+                }
+                let path = d.path.as_ref().ok_or_else(|| {
+                    Error::config("data.path", "required with data.kind = \"dataset\"")
+                })?;
+                if d.max_rows.is_some_and(|r| r < 2) {
+                    return Err(Error::config("data.max_rows", "must be ≥ 2"));
+                }
+                MfData::from_samples(
+                    &Dataset::load(path, d.format, d.max_rows)?.matrix(),
+                    d.normalize,
+                    d.sign_flip.unwrap_or(false),
+                )?
+            }
+            DataKind::Spiked | DataKind::Eigen => {
+                return Err(Error::config(
+                    "data.kind",
+                    "must be \"blocks\" or \"dataset\" with model.kind = \"mean-field\"",
+                ))
+            }
+        };
+        if data.dim() != d.dim {
+            return Err(Error::config(
+                "data.dim",
+                format!("is {}, but the data have dimension {}", d.dim, data.dim()),
+            ));
+        }
+        let neurons = n.neurons.unwrap_or(DEFAULT_NEURONS);
+        if neurons == 0 {
+            return Err(Error::config("network.neurons", "must be ≥ 1"));
+        }
+        let model = MeanFieldModel {
+            activation: n.activation,
+            alpha: positive("network.output_scale", n.output_scale.unwrap_or(1.0))?,
+            gamma: positive("network.preact_scale", n.preact_scale.unwrap_or(1.0))?,
+            lambda: t.l2.unwrap_or(0.0),
+        };
+        if !(model.lambda.is_finite() && model.lambda >= 0.0) {
+            return Err(Error::config(
+                "training.l2",
+                format!("must be a finite number ≥ 0, got {}", model.lambda),
+            ));
+        }
+        let antithetic = t.antithetic.unwrap_or(false);
+        if t.batch == 0 || (antithetic && t.batch % 2 != 0) {
+            return Err(Error::config(
+                "training.batch",
+                format!(
+                    "must be ≥ 1 (and even with training.antithetic), got {}",
+                    t.batch
+                ),
+            ));
+        }
+        let sgd = SgdParams {
+            step: positive("training.step", t.step.unwrap_or(DEFAULT_STEP))?,
+            batch: t.batch,
+            antithetic,
+        };
+        if !(i.std.is_finite() && i.std >= 0.0) {
+            return Err(Error::config(
+                "init.std",
+                format!("must be a finite number ≥ 0, got {}", i.std),
+            ));
+        }
+        let symmetry = i.symmetry.unwrap_or(Symmetry::Iid);
+        if symmetry != Symmetry::Iid && neurons % 2 != 0 {
+            return Err(Error::config(
+                "network.neurons",
+                format!("must be even with init.symmetry = paired/whitened, got {neurons}"),
+            ));
+        }
+        if symmetry == Symmetry::Whitened && neurons < 2 * data.dim() {
+            return Err(Error::config(
+                "network.neurons",
+                format!(
+                    "must be ≥ 2d = {} with init.symmetry = \"whitened\"",
+                    2 * data.dim()
+                ),
+            ));
+        }
+        let particles = th.particles.unwrap_or(DEFAULT_PARTICLES);
+        if particles % 2 != 0 || particles < 2 * data.dim() {
+            return Err(Error::config(
+                "theory.particles",
+                format!(
+                    "must be even and ≥ 2d = {} (whitened paired particles), got {particles}",
+                    2 * data.dim()
+                ),
+            ));
+        }
+        let quadrature_nodes = th
+            .quadrature_nodes
+            .unwrap_or_else(|| n.activation.default_quadrature_nodes());
+        crate::mean_field::MfKernels::new(n.activation, quadrature_nodes)?;
+        if self.simulation.seeds == 0 {
+            return Err(Error::config("simulation.seeds", "must be ≥ 1"));
+        }
+        Ok(MeanFieldExperiment {
+            model,
+            data,
+            neurons,
+            init_std: i.std,
+            symmetry,
+            sgd,
+            times: self.times()?,
+            solver: th.solver.unwrap_or(Solver::Auto),
+            particles,
+            dt: positive("theory.dt", th.dt.unwrap_or(DEFAULT_DT))?,
+            quadrature_nodes,
+            seed: i.seed,
+            seeds: self.simulation.seeds,
+        })
+    }
+}
+
+/// Default N of the mean-field model.
+pub const DEFAULT_NEURONS: usize = 1000;
+/// Default SGD step ε of the mean-field model (spec §4, config R).
+pub const DEFAULT_STEP: f64 = 1e-3;
+/// Default P of the particle solver.
+pub const DEFAULT_PARTICLES: usize = 1000;
+/// Default RK4 step of the particle solver (spec §2.4: dt ≈ 0.01).
+pub const DEFAULT_DT: f64 = 0.01;
 
 #[cfg(test)]
 mod tests {

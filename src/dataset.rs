@@ -127,6 +127,11 @@ impl Dataset {
         self.dim
     }
 
+    /// The samples as an `n × D` matrix.
+    pub fn matrix(&self) -> DMatrix<f64> {
+        DMatrix::from_row_slice(self.n, self.dim, &self.rows)
+    }
+
     /// Sample `i` (length D).
     pub fn row(&self, i: usize) -> &[f64] {
         &self.rows[i * self.dim..(i + 1) * self.dim]
@@ -168,7 +173,7 @@ impl Dataset {
 
     /// The second moment `Ω = X̃ᵀX̃/n` (D × D).
     pub fn second_moment(&self) -> DMatrix<f64> {
-        let x = DMatrix::from_row_slice(self.n, self.dim, &self.rows);
+        let x = self.matrix();
         (x.transpose() * &x) / self.n as f64
     }
 

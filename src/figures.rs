@@ -219,3 +219,64 @@ pub fn validate_figure(v: &Validation, stem: &Path) -> Result<()> {
     );
     write_figure(&Figure::row(vec![p]), stem)
 }
+
+/// At most this many blocks (the largest eigenvalues) are drawn in mean-field gain panels.
+pub const MAX_GAIN_CURVES: usize = 6;
+
+/// Mean-field gain panel: block gains over time, theory lines and simulation markers
+/// (first [`MAX_GAIN_CURVES`] blocks).
+pub fn mean_field_gain_panel(
+    exp: &crate::mean_field::MeanFieldExperiment,
+    theory: &crate::mean_field::MfTrajectory,
+    sims: &[(&crate::mean_field::MfTrajectory, String)],
+) -> Panel {
+    let mut p = Panel::new("t", "gain g_j");
+    p.legend = LegendPos::Outside;
+    for (j, b) in exp
+        .data
+        .block_list()
+        .iter()
+        .take(MAX_GAIN_CURVES)
+        .enumerate()
+    {
+        p.series.push(
+            Series::new(theory.times(), theory.gain(j), SeriesStyle::Line)
+                .with_label(format!("κ = {:.3}", b.kappa))
+                .with_color(j + 1),
+        );
+        for (s, (tr, _)) in sims.iter().enumerate() {
+            let mut m = Series::new(tr.times(), tr.gain(j), SeriesStyle::Markers).with_color(j + 1);
+            if s + 1 < sims.len() {
+                m = m.faint();
+            }
+            p.series.push(m);
+        }
+    }
+    p
+}
+
+/// The mean-field `compare` figure: block gains and MSE over time, theory lines and the
+/// seed-mean SGD markers.
+pub fn mean_field_gains_figure(
+    exp: &crate::mean_field::MeanFieldExperiment,
+    theory: &crate::mean_field::MfTrajectory,
+    sim: &crate::mean_field::MfTrajectory,
+    title: &str,
+    stem: &Path,
+) -> Result<()> {
+    let mut g = mean_field_gain_panel(exp, theory, &[(sim, "SGD".into())]);
+    g.title = Some(format!("{title}: theory (lines), SGD (markers)"));
+    let mut e = Panel::new("t", "MSE");
+    e.y_log = true;
+    e.series.push(
+        Series::new(theory.times(), theory.test_errors(), SeriesStyle::Line)
+            .with_label("theory")
+            .with_color(5),
+    );
+    e.series.push(
+        Series::new(sim.times(), sim.test_errors(), SeriesStyle::Markers)
+            .with_label("SGD")
+            .with_color(6),
+    );
+    write_figure(&Figure::row(vec![g, e]), stem)
+}

@@ -24,6 +24,9 @@
 //! `spectrum → dataset → activation → model → theory | sgd → compare | analysis → sweep → plot →
 //! figures → reproduce → cli`;
 //! the dynamics modules share only [`trajectory`] (order parameters and trajectories).
+//! [`mean_field`] (the weight-tied mean-field autoencoder of Nguyen 2021: SGD, particle
+//! solver, exact ReLU reduction) depends only on `spectrum`-level modules (`activation`,
+//! `rng`, `io`, `error`); `config` resolves it with `Config::resolve_mean_field`.
 
 pub mod activation;
 pub mod analysis;
@@ -34,6 +37,7 @@ pub mod dataset;
 pub mod error;
 pub mod figures;
 pub mod io;
+pub mod mean_field;
 pub mod model;
 pub mod plot;
 pub mod reproduce;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aedyn::config::{Config, DEFAULT_CONFIG};
+use aedyn::config::{Config, ModelKind, DEFAULT_CONFIG};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
@@ -174,7 +174,13 @@ struct SimulateArgs {
     quiet: bool,
 }
 
-fn load(common: &Common) -> anyhow::Result<Option<(aedyn::config::Experiment, PathBuf)>> {
+/// A loaded experiment of either model kind.
+enum Loaded {
+    Autoencoder(Box<aedyn::config::Experiment>),
+    MeanField(Box<Config>, Box<aedyn::mean_field::MeanFieldExperiment>),
+}
+
+fn load(common: &Common) -> anyhow::Result<Option<(Loaded, PathBuf)>> {
     if common.print_default_config {
         print!("{DEFAULT_CONFIG}");
         return Ok(None);
@@ -187,14 +193,51 @@ fn load(common: &Common) -> anyhow::Result<Option<(aedyn::config::Experiment, Pa
         Some(p) => Config::from_file(p)?,
         None => Config::default(),
     };
-    Ok(Some((config.resolve()?, out)))
+    let loaded = match config.model.kind {
+        ModelKind::Autoencoder => Loaded::Autoencoder(Box::new(config.resolve()?)),
+        ModelKind::MeanField => {
+            let exp = config.resolve_mean_field()?;
+            Loaded::MeanField(Box::new(config), Box::new(exp))
+        }
+    };
+    Ok(Some((loaded, out)))
+}
+
+/// Print the max gain errors and MSE error of a mean-field comparison.
+fn report_mean_field(cmp: &aedyn::cli::MeanFieldComparison, out: &std::path::Path) {
+    let gains: Vec<String> = cmp
+        .max_gain_errors
+        .iter()
+        .map(|g| format!("{g:.4}"))
+        .collect();
+    eprintln!(
+        "compare (mean-field, theory: {}): {} seeds, max gain error of the seed mean by block [{}], max relative MSE error {:.4} → {}",
+        cmp.theory.solver,
+        cmp.simulation.runs.len(),
+        gains.join(", "),
+        cmp.max_relative_mse_error,
+        out.display()
+    );
 }
 
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Theory(common) => {
-            if let Some((exp, out)) = load(&common)? {
+        Command::Theory(common) => match load(&common)? {
+            Some((Loaded::MeanField(config, exp), out)) => {
+                let run = aedyn::cli::mean_field_theory(&config, &exp, &out, false)?;
+                eprintln!(
+                    "theory (mean-field, {}): {} outputs, final MSE = {:.6} → {}",
+                    run.solver,
+                    run.trajectory.snapshots.len(),
+                    run.trajectory
+                        .snapshots
+                        .last()
+                        .map_or(f64::NAN, |s| s.test_error),
+                    out.display()
+                );
+            }
+            Some((Loaded::Autoencoder(exp), out)) => {
                 let run = aedyn::cli::theory(&exp, &out)?;
                 let last = run.trajectory.snapshots.last().map(|s| s.test_error);
                 eprintln!(
@@ -205,47 +248,85 @@ fn run() -> anyhow::Result<()> {
                     out.display()
                 );
             }
-        }
+            None => {}
+        },
         Command::Simulate(args) => {
-            if let Some((exp, out)) = load(&args.common)? {
-                let opts = aedyn::cli::SimulateOptions {
-                    seeds: args.seeds,
-                    progress: aedyn::cli::progress_wanted(args.quiet),
-                };
-                let report = aedyn::cli::simulate(&exp, &out, &opts)?;
-                for (seed, e) in &report.failures {
-                    eprintln!("seed {seed} failed: {e}");
-                }
-                eprintln!(
-                    "simulate: {} seeds finished, {} failed, {:.0} steps/s, {:.1} s → {}",
+            let opts = aedyn::cli::SimulateOptions {
+                seeds: args.seeds,
+                progress: aedyn::cli::progress_wanted(args.quiet),
+            };
+            match load(&args.common)? {
+                Some((Loaded::MeanField(config, exp), out)) => {
+                    let report = aedyn::cli::mean_field_simulate(&config, &exp, &out, &opts)?;
+                    for (seed, e) in &report.failures {
+                        eprintln!("seed {seed} failed: {e}");
+                    }
+                    eprintln!(
+                    "simulate (mean-field): {} seeds finished, {} failed, {:.0} steps/s, {:.1} s → {}",
                     report.runs.len(),
                     report.failures.len(),
                     report.steps_per_second,
                     report.wall_seconds,
                     out.display()
                 );
-                if !report.failures.is_empty() {
-                    anyhow::bail!(
-                        "{} of {} seeds failed (finished seeds were written)",
-                        report.failures.len(),
-                        report.failures.len() + report.runs.len()
-                    );
+                    if !report.failures.is_empty() {
+                        anyhow::bail!(
+                            "{} seeds failed (finished seeds were written)",
+                            report.failures.len()
+                        );
+                    }
                 }
+                Some((Loaded::Autoencoder(exp), out)) => {
+                    let report = aedyn::cli::simulate(&exp, &out, &opts)?;
+                    for (seed, e) in &report.failures {
+                        eprintln!("seed {seed} failed: {e}");
+                    }
+                    eprintln!(
+                        "simulate: {} seeds finished, {} failed, {:.0} steps/s, {:.1} s → {}",
+                        report.runs.len(),
+                        report.failures.len(),
+                        report.steps_per_second,
+                        report.wall_seconds,
+                        out.display()
+                    );
+                    if !report.failures.is_empty() {
+                        anyhow::bail!(
+                            "{} of {} seeds failed (finished seeds were written)",
+                            report.failures.len(),
+                            report.failures.len() + report.runs.len()
+                        );
+                    }
+                }
+                None => {}
             }
         }
         Command::Compare(args) => {
-            if let Some((exp, out)) = load(&args.common)? {
-                let opts = aedyn::cli::SimulateOptions {
-                    seeds: args.seeds,
-                    progress: aedyn::cli::progress_wanted(args.quiet),
-                };
-                let report = aedyn::cli::compare(&exp, &out, &opts)?;
-                let cmp = &report.comparison;
-                for (seed, e) in &cmp.failed {
-                    eprintln!("seed {seed} failed: {e}");
+            let opts = aedyn::cli::SimulateOptions {
+                seeds: args.seeds,
+                progress: aedyn::cli::progress_wanted(args.quiet),
+            };
+            match load(&args.common)? {
+                Some((Loaded::MeanField(config, exp), out)) => {
+                    let cmp = aedyn::cli::mean_field_compare(&config, &exp, &out, &opts)?;
+                    for (seed, e) in &cmp.simulation.failures {
+                        eprintln!("seed {seed} failed: {e}");
+                    }
+                    report_mean_field(&cmp, &out);
+                    if !cmp.simulation.failures.is_empty() {
+                        anyhow::bail!(
+                            "{} seeds failed (the others were written)",
+                            cmp.simulation.failures.len()
+                        );
+                    }
                 }
-                if let Some(te) = cmp.summary("test_error") {
-                    eprintln!(
+                Some((Loaded::Autoencoder(exp), out)) => {
+                    let report = aedyn::cli::compare(&exp, &out, &opts)?;
+                    let cmp = &report.comparison;
+                    for (seed, e) in &cmp.failed {
+                        eprintln!("seed {seed} failed: {e}");
+                    }
+                    if let Some(te) = cmp.summary("test_error") {
+                        eprintln!(
                         "compare: {} seeds, test error: normalised max deviation {:.4} (mean over seeds), {:.4} (worst), {:.4} (ensemble) → {}",
                         cmp.pairs.len(),
                         te.mean_over_seeds.max_norm.unwrap_or(f64::NAN),
@@ -253,13 +334,15 @@ fn run() -> anyhow::Result<()> {
                         te.ensemble.max_norm.unwrap_or(f64::NAN),
                         out.display()
                     );
+                    }
+                    if !cmp.failed.is_empty() {
+                        anyhow::bail!(
+                            "{} seeds failed (the others were written)",
+                            cmp.failed.len()
+                        );
+                    }
                 }
-                if !cmp.failed.is_empty() {
-                    anyhow::bail!(
-                        "{} seeds failed (the others were written)",
-                        cmp.failed.len()
-                    );
-                }
+                None => {}
             }
         }
         Command::Validate(args) => {

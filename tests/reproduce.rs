@@ -8,7 +8,7 @@ use aedyn::config::Config;
 use aedyn::plot::{PANEL_HEIGHT, PANEL_WIDTH};
 
 /// Figure stems and their panel grids (columns, rows).
-const EXPECTED: [(&str, u32, u32); 11] = [
+const EXPECTED: [(&str, u32, u32); 17] = [
     ("sequential", 1, 1),
     ("sequential_overlaps", 3, 1),
     ("order_params", 3, 1),
@@ -20,6 +20,12 @@ const EXPECTED: [(&str, u32, u32); 11] = [
     ("digits", 2, 1),
     ("phase_diagram", 2, 1),
     ("sweep_lr", 2, 1),
+    ("mf_gains", 3, 1),
+    ("mf_shrinkage", 1, 1),
+    ("mf_width", 1, 1),
+    ("mf_step", 1, 1),
+    ("mf_phases", 1, 1),
+    ("mf_digits", 2, 1),
 ];
 
 fn png_size(path: &Path) -> (u32, u32) {
@@ -104,6 +110,24 @@ fn reproduce_writes_every_figure_with_its_data() {
             "{row:?}"
         );
     }
+    // Mean-field width scaling: the finite-N gap of the plotted points is a 1/N bias
+    // (spec mean-field.md §5: slope −1.00 over N ∈ [100, 1600]); 2 seeds here.
+    let csv = std::fs::read_to_string(out.join("mf_width.csv")).unwrap();
+    let (x, y): (Vec<f64>, Vec<f64>) = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f[1].starts_with("|MSE"))
+        .map(|f| (f[2].parse::<f64>().unwrap(), f[3].parse::<f64>().unwrap()))
+        .filter(|(n, _)| *n >= aedyn::reproduce::mean_field::WIDTH_FIT_FROM as f64)
+        .map(|(n, g)| (n.ln(), g.ln()))
+        .unzip();
+    assert_eq!(x.len(), 4);
+    let (slope, _) = aedyn::compare::fit_slope(&x, &y);
+    assert!(
+        (-1.4..=-0.7).contains(&slope),
+        "mean-field width slope {slope}"
+    );
     // The erf theory curve of the activations figure equals a fresh theory run from the same
     // seed's initial state (same config, same time grid) to plotting precision.
     let csv = std::fs::read_to_string(out.join("activations.csv")).unwrap();

@@ -2,6 +2,7 @@
 //! PNG + SVG + CSV of the plotted data. Sizes are chosen to finish in a few minutes on two
 //! cores.
 
+pub mod mean_field;
 mod variants;
 
 use std::path::Path;
@@ -413,10 +414,14 @@ pub fn reproduce(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<String>> {
     if let Some(name) = only {
-        if !FIGURES.contains(&name) {
+        if !FIGURES.contains(&name) && !mean_field::FIGURES.contains(&name) {
             return Err(Error::config(
                 "--only",
-                format!("unknown figure `{name}`; one of {}", FIGURES.join(", ")),
+                format!(
+                    "unknown figure `{name}`; one of {}, {}",
+                    FIGURES.join(", "),
+                    mean_field::FIGURES.join(", ")
+                ),
             ));
         }
     }
@@ -461,5 +466,6 @@ pub fn reproduce(
             written.push(name.into());
         }
     }
+    written.extend(mean_field::reproduce(out, &wanted, progress)?);
     Ok(written)
 }

@@ -1,0 +1,64 @@
+//! Mean-field benchmarks (issue #7). Run with `cargo bench --bench mean_field`.
+//!
+//! * particle-solver velocity evaluation and one RK4 step (4 evaluations) at P = 2000,
+//!   d = 50 (config R's spectrum), erf and ReLU. Cost O(P²d): four (TILE×d)·(d×P) or
+//!   (TILE×P)·(P×d) products per row tile plus P² kernel evaluations; row tiles in parallel.
+//! * one SGD step at N = 2000, d = 50, B = 16 (five N·d·B matrix products).
+
+use aedyn::activation::Activation;
+use aedyn::mean_field::{initial_neurons, MeanFieldModel, MfData, MfKernels, Population, Symmetry};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+fn particles(c: &mut Criterion) {
+    let data = MfData::blocks(&[(4.0, 5), (2.0, 5), (1.0, 10), (0.1, 30)]).unwrap();
+    let theta = initial_neurons(2000, 50, 0.1414, Symmetry::Whitened, 0).unwrap();
+    let mut group = c.benchmark_group("mean_field_particles");
+    group.sample_size(10);
+    for act in [Activation::Erf, Activation::Relu] {
+        let model = MeanFieldModel {
+            activation: act,
+            alpha: 1.0,
+            gamma: 1.0,
+            lambda: 0.3,
+        };
+        let k = MfKernels::new(act, 48).unwrap();
+        let pop = Population::new(&model, &k, data.kappa());
+        group.bench_function(format!("velocity P=2000 d=50 {act}"), |b| {
+            b.iter(|| pop.velocity(&theta))
+        });
+        group.bench_function(format!("rk4 step P=2000 d=50 {act}"), |b| {
+            b.iter(|| pop.rk4_step(&theta, 0.01))
+        });
+    }
+    group.finish();
+}
+
+fn sgd(c: &mut Criterion) {
+    use aedyn::config::Config;
+    let toml = "[model]\nkind = \"mean-field\"\n[network]\nneurons = 2000\nactivation = \"relu\"\n\
+                [data]\nkind = \"blocks\"\ndim = 50\nblocks = [[4.0, 5], [2.0, 5], [1.0, 10], [0.1, 30]]\n\
+                [training]\nl2 = 0.3\nstep = 0.001\nbatch = 16\n";
+    let exp = Config::from_toml(toml, std::path::Path::new("bench.toml"))
+        .unwrap()
+        .resolve_mean_field()
+        .unwrap();
+    let sim = aedyn::mean_field::MfSimulator::new(&exp).unwrap();
+    let mut theta = sim.initial_neurons(0).unwrap();
+    let mut rng = aedyn::rng::rng_for(0, 2);
+    let mut batch = nalgebra::DMatrix::zeros(50, 16);
+    let mut col = vec![0.0; 50];
+    let mut group = c.benchmark_group("mean_field_sgd");
+    group.bench_function("step N=2000 d=50 B=16 relu (incl. sampling)", |b| {
+        b.iter(|| {
+            for j in 0..16 {
+                exp.data.sample(&mut rng, &mut col);
+                batch.column_mut(j).copy_from_slice(&col);
+            }
+            sim.sgd_step(&mut theta, &batch)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, particles, sgd);
+criterion_main!(benches);
