@@ -144,6 +144,44 @@ pub struct SeedStatus {
     pub error: Option<String>,
 }
 
+/// Finished runs, failures `(seed, error)` and per-seed statuses.
+type SplitResults<R> = (Vec<R>, Vec<(u64, crate::error::Error)>, Vec<SeedStatus>);
+
+/// Per-seed results split into the finished runs, the failures and one [`SeedStatus`] per
+/// seed; `summary` gives a run's step count and final test error.
+fn split_results<R>(
+    results: Vec<(u64, Result<R>)>,
+    summary: impl Fn(&R) -> (u64, Option<f64>),
+) -> SplitResults<R> {
+    let (mut runs, mut failures, mut status) = (Vec::new(), Vec::new(), Vec::new());
+    for (seed, r) in results {
+        match r {
+            Ok(run) => {
+                let (steps, final_test_error) = summary(&run);
+                status.push(SeedStatus {
+                    seed,
+                    status: "ok",
+                    steps: Some(steps),
+                    final_test_error,
+                    error: None,
+                });
+                runs.push(run);
+            }
+            Err(e) => {
+                status.push(SeedStatus {
+                    seed,
+                    status: "failed",
+                    steps: None,
+                    final_test_error: None,
+                    error: Some(e.to_string()),
+                });
+                failures.push((seed, e));
+            }
+        }
+    }
+    (runs, failures, status)
+}
+
 /// What `aedyn simulate` did.
 #[derive(Debug)]
 pub struct SimulationReport {
@@ -220,33 +258,9 @@ pub fn simulate(exp: &Experiment, out: &Path, opts: &SimulateOptions) -> Result<
     bar.finish_and_clear();
     let wall = start.elapsed().as_secs_f64();
 
-    let mut runs = Vec::new();
-    let mut failures = Vec::new();
-    let mut status = Vec::new();
-    for (seed, r) in results {
-        match r {
-            Ok(run) => {
-                status.push(SeedStatus {
-                    seed,
-                    status: "ok",
-                    steps: Some(run.steps),
-                    final_test_error: run.trajectory.snapshots.last().map(|s| s.test_error),
-                    error: None,
-                });
-                runs.push(run);
-            }
-            Err(e) => {
-                status.push(SeedStatus {
-                    seed,
-                    status: "failed",
-                    steps: None,
-                    final_test_error: None,
-                    error: Some(e.to_string()),
-                });
-                failures.push((seed, e));
-            }
-        }
-    }
+    let (runs, failures, status) = split_results(results, |r: &crate::sgd::SeedRun| {
+        (r.steps, r.trajectory.snapshots.last().map(|s| s.test_error))
+    });
     let k = exp.model.hidden;
     let spectrum = exp.covariance.spectrum();
     let rows = write_sim_csv(exp, &runs.iter().collect::<Vec<_>>(), out)?;
@@ -685,31 +699,9 @@ fn mean_field_sgd(
     let results = sim.run(&seeds, &|s| bar.inc(s));
     bar.finish_and_clear();
     let wall = start.elapsed().as_secs_f64();
-    let (mut runs, mut failures, mut status) = (Vec::new(), Vec::new(), Vec::new());
-    for (seed, r) in results {
-        match r {
-            Ok(run) => {
-                status.push(SeedStatus {
-                    seed,
-                    status: "ok",
-                    steps: Some(run.steps),
-                    final_test_error: run.trajectory.snapshots.last().map(|s| s.test_error),
-                    error: None,
-                });
-                runs.push(run);
-            }
-            Err(e) => {
-                status.push(SeedStatus {
-                    seed,
-                    status: "failed",
-                    steps: None,
-                    final_test_error: None,
-                    error: Some(e.to_string()),
-                });
-                failures.push((seed, e));
-            }
-        }
-    }
+    let (runs, failures, status) = split_results(results, |r: &crate::mean_field::MfSeedRun| {
+        (r.steps, r.trajectory.snapshots.last().map(|s| s.test_error))
+    });
     let steps: u64 = runs.iter().map(|r| r.steps).sum();
     Ok((
         MeanFieldSimulation {
@@ -801,12 +793,15 @@ pub fn mean_field_compare(
         exp,
         &theory.trajectory,
         &seed_mean,
-        &format!(
-            "{}, N = {}, {} seeds; theory: {}",
-            exp.model.activation,
-            exp.neurons,
-            trajs.len(),
-            theory.solver
+        (
+            format!(
+                "{}, N = {}, {} seeds; theory: {}: theory (lines), SGD (markers)",
+                exp.model.activation,
+                exp.neurons,
+                trajs.len(),
+                theory.solver
+            ),
+            None,
         ),
         &out.join("compare"),
     )?;

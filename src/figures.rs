@@ -255,19 +255,20 @@ pub fn mean_field_gain_panel(
     p
 }
 
-/// The mean-field `compare` figure: block gains and MSE over time, theory lines and the
-/// seed-mean SGD markers.
+/// A mean-field figure: block gains and MSE over time, theory lines and SGD markers
+/// (`aedyn compare`: the seed mean).
 pub fn mean_field_gains_figure(
     exp: &crate::mean_field::MeanFieldExperiment,
     theory: &crate::mean_field::MfTrajectory,
     sim: &crate::mean_field::MfTrajectory,
-    title: &str,
+    titles: (String, Option<String>),
     stem: &Path,
 ) -> Result<()> {
     let mut g = mean_field_gain_panel(exp, theory, &[(sim, "SGD".into())]);
-    g.title = Some(format!("{title}: theory (lines), SGD (markers)"));
+    g.title = Some(titles.0);
     let mut e = Panel::new("t", "MSE");
     e.y_log = true;
+    e.title = titles.1;
     e.series.push(
         Series::new(theory.times(), theory.test_errors(), SeriesStyle::Line)
             .with_label("theory")

@@ -270,6 +270,18 @@ pub fn group_csv(rows: &[Labelled<'_>], spectrum: &Spectrum, k: usize, with_seed
     out
 }
 
+/// The number of steps for a continuous step count `x` (e.g. `t·D`, `t/ε`): `x` rounded when it
+/// is within rounding noise (1e-9 relative) of an integer, otherwise rounded up — the first
+/// step count that reaches `x`.
+pub fn step_count(x: f64) -> u64 {
+    let r = x.round();
+    if (x - r).abs() <= 1e-9 * x.max(1.0) {
+        r as u64
+    } else {
+        x.ceil() as u64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,16 +17,9 @@ use super::{initial_neurons, MeanFieldExperiment, MfKernels, MfTrajectory, Popul
 use crate::error::{Error, Result};
 use crate::rng::{rng_for, stream, Rng};
 
-/// The number of steps at time `t` with step ε: `t/ε` rounded when within 1e-9 (relative)
-/// of an integer, otherwise rounded up.
+/// The number of steps at time `t` with step ε: [`crate::trajectory::step_count`] of `t/ε`.
 pub fn steps_at(t: f64, step: f64) -> u64 {
-    let x = t / step;
-    let r = x.round();
-    if (x - r).abs() <= 1e-9 * x.max(1.0) {
-        r as u64
-    } else {
-        x.ceil() as u64
-    }
+    crate::trajectory::step_count(t / step)
 }
 
 /// One replicate's result.

@@ -429,21 +429,14 @@ fn digits_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
     let exp = c.resolve_mean_field()?;
     let th = exp.theory(progress)?.trajectory;
     let sim = sgd(&exp, &[0], progress)?.remove(0).1;
-    let mut g = mean_field_gain_panel(&exp, &th, &[(&sim, "SGD".into())]);
-    g.title = Some(format!(
-        "digits (sign-flip augmented), ReLU, N = 1000, λ = {DIGITS_L2}: top PCs"
-    ));
-    let mut e = Panel::new("t", "MSE");
-    e.title = Some("theory from the data spectrum (lines), SGD (markers)".into());
-    e.series.push(
-        Series::new(th.times(), th.test_errors(), SeriesStyle::Line)
-            .with_label("theory")
-            .with_color(5),
-    );
-    e.series.push(
-        Series::new(sim.times(), sim.test_errors(), SeriesStyle::Markers)
-            .with_label("SGD")
-            .with_color(6),
-    );
-    write_figure(&Figure::row(vec![g, e]), stem)
+    crate::figures::mean_field_gains_figure(
+        &exp,
+        &th,
+        &sim,
+        (
+            format!("digits (sign-flip augmented), ReLU, N = 1000, λ = {DIGITS_L2}: top PCs"),
+            Some("theory from the data spectrum (lines), SGD (markers)".into()),
+        ),
+        stem,
+    )
 }

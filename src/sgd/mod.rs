@@ -33,16 +33,9 @@ use crate::trajectory::{GroupDensity, OrderParams, Snapshot, Trajectory};
 /// (A blow-up, not a slow drift: a healthy run stays within O(1) of its initial error.)
 pub const BLOWUP_FACTOR: f64 = 1e6;
 
-/// The number of steps at output time `t`: `t·D` rounded, except that a value more than
-/// rounding noise (1e-9 relative) above an integer goes up to the next one.
+/// The number of steps at output time `t`: [`crate::trajectory::step_count`] of `t·D`.
 pub fn steps_at(t: f64, dim: usize) -> u64 {
-    let x = t * dim as f64;
-    let r = x.round();
-    if (x - r).abs() <= 1e-9 * x.max(1.0) {
-        r as u64
-    } else {
-        x.ceil() as u64
-    }
+    crate::trajectory::step_count(t * dim as f64)
 }
 
 /// The exact order parameters, group densities and test error of a network (spec §2, §3.6).
