@@ -55,6 +55,32 @@ pub fn axpy(y: &mut [f64], a: f64, x: &[f64]) {
     }
 }
 
+/// `y ← y + Σ_i a_i u_i`, the terms added to each element in order i = 0, 1, … while it is
+/// held in registers; `u_i` is the slice of length `y.len()` at `i·stride + offset` of `u`.
+#[inline(always)]
+pub fn multi_axpy(y: &mut [f64], a: &[f64], u: &[f64], stride: usize, offset: usize) {
+    let n = y.len();
+    let mut chunks = y.chunks_exact_mut(LANES);
+    for (c, yc) in (&mut chunks).enumerate() {
+        let mut v: Lanes = [0.0; LANES];
+        v.copy_from_slice(yc);
+        for (i, &ai) in a.iter().enumerate() {
+            let start = i * stride + offset + c * LANES;
+            let uc = &u[start..start + LANES];
+            for l in 0..LANES {
+                v[l] += ai * uc[l];
+            }
+        }
+        yc.copy_from_slice(&v);
+    }
+    let done = n / LANES * LANES;
+    for (j, yj) in chunks.into_remainder().iter_mut().enumerate() {
+        for (i, &ai) in a.iter().enumerate() {
+            *yj += ai * u[i * stride + offset + done + j];
+        }
+    }
+}
+
 /// `y ← s y`; nothing to do (exactly) when `s = 1`.
 #[inline(always)]
 pub fn scale(y: &mut [f64], s: f64) {
@@ -119,6 +145,12 @@ mod tests {
         settle(&mut y, 0.9, &[2.0, -1.0], &p, 20, 1);
         for i in 0..4 {
             assert_eq!(y[i], 0.9 * ((y0[i] + 2.0 * p[1 + i]) + -1.0 * p[21 + i]));
+        }
+        // multi_axpy of two rows of p (stride 20, offset 1) on 11 elements (with a tail).
+        let mut m = y0[..11].to_vec();
+        multi_axpy(&mut m, &[2.0, -1.0], &p, 20, 1);
+        for i in 0..11 {
+            assert_eq!(m[i], (y0[i] + 2.0 * p[1 + i]) + -1.0 * p[21 + i]);
         }
         let mut z = y0.clone();
         scale(&mut z, 1.0);

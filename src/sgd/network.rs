@@ -27,23 +27,33 @@
 //! *pending* and applied by the *encoder pass* of the next step, which in one sweep settles
 //! `w^k ← s (w^k + Σ_b c_b^k x_b^{prev})` and computes the new `w^k·x_b`. Observers
 //! ([`Network::encoder`], [`Network::loss`], …) see the settled weights, computed by the same
-//! kernel, so the deferral is invisible. Rows are stored zero-padded to a multiple of
-//! [`LANES`]; the padding stays exactly zero.
+//! kernel, so the deferral is invisible.
+//!
+//! Layout: rows are zero-padded to `D_p`, a multiple of [`LANES`] (the padding stays exactly
+//! zero), and a K×D_p matrix is stored in column blocks of [`BLOCK`] columns, each block
+//! holding its K row pieces back to back, so that both passes stream through memory once.
 
 use nalgebra::{DMatrix, DVector};
 
 use super::data::DataSource;
 use super::linalg::{
-    axpy, dot, dot_lanes, lane_sum, padded, scale, settle, vectorised, Lanes, LANES,
+    axpy, dot, dot_lanes, lane_sum, multi_axpy, padded, scale, settle, vectorised, Lanes,
+    LANES,
 };
 use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::model::{Model, Rule};
 use crate::rng::Rng;
 
-/// Columns per block of the decoder pass (a multiple of [`LANES`]): the residual block and
-/// the K row blocks stay in L1 cache.
+/// Columns per block (a multiple of [`LANES`]): a block of K rows and the residual block
+/// stay in L1 cache.
 const BLOCK: usize = 256;
+
+/// The column blocks `(j0, len)` of a padded row length `dp`: block `j0..j0 + len` of a
+/// K-row matrix is stored at `K·j0..K·(j0 + len)`, row k's piece at `K·j0 + k·len`.
+fn blocks(dp: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..dp).step_by(BLOCK).map(move |j0| (j0, BLOCK.min(dp - j0)))
+}
 
 /// Step sizes of one step, derived from the model and D.
 #[derive(Debug, Clone, Copy)]
@@ -62,8 +72,8 @@ struct Rates {
     truncated: bool,
 }
 
-/// A K-unit autoencoder with its training rule, weights stored row-major (row k of padded
-/// length D_p is unit k) in contiguous memory.
+/// A K-unit autoencoder with its training rule, weights stored in column blocks (see the
+/// module docs).
 #[derive(Debug, Clone)]
 pub struct Network {
     dim: usize,
@@ -73,9 +83,9 @@ pub struct Network {
     batch: usize,
     activation: Activation,
     rates: Rates,
-    /// W before the pending update, K×D_p row-major.
+    /// W before the pending update, K×D_p in blocks.
     w: Vec<f64>,
-    /// V, K×D_p row-major; empty when the decoder is `κ W` (tied, Sanger).
+    /// V, K×D_p in blocks; empty when the decoder is `κ W` (tied, Sanger).
     v: Vec<f64>,
     /// β (length K) when an encoder bias is trained.
     beta: Option<Vec<f64>>,
@@ -88,10 +98,11 @@ pub struct Network {
     x_prev: Vec<f64>,
     /// The current minibatch, B×D_p (padding zero).
     xs: Vec<f64>,
-    // Scratch space of one step: g(λ) and g'(λ) (B×K), lane sums of λ (B) and of v·Δ (K×B),
+    // Scratch space of one step: g(λ), g'(λ) and −κ g(λ) (B×K), lane sums of λ and of v·Δ (K×B),
     // the residual block (B×BLOCK).
     act: Vec<f64>,
     dact: Vec<f64>,
+    minus_kappa_act: Vec<f64>,
     lam: Vec<Lanes>,
     vdelta: Vec<Lanes>,
     res: Vec<f64>,
@@ -154,9 +165,11 @@ impl Network {
         let stride = padded(d);
         let rows = |m: &DMatrix<f64>| -> Vec<f64> {
             let mut out = vec![0.0; k * stride];
-            for (r, row) in out.chunks_exact_mut(stride).enumerate() {
-                for (c, o) in row[..d].iter_mut().enumerate() {
-                    *o = m[(r, c)];
+            for (j0, len) in blocks(stride) {
+                for r in 0..k {
+                    for c in j0..(j0 + len).min(d) {
+                        out[k * j0 + r * len + c - j0] = m[(r, c)];
+                    }
                 }
             }
             out
@@ -180,8 +193,9 @@ impl Network {
             x_prev: vec![0.0; batch * stride],
             xs: vec![0.0; batch * stride],
             act: vec![0.0; batch * k],
+            minus_kappa_act: vec![0.0; batch * k],
             dact: vec![0.0; batch * k],
-            lam: vec![[0.0; LANES]; batch],
+            lam: vec![[0.0; LANES]; k * batch],
             vdelta: vec![[0.0; LANES]; k * batch],
             res: vec![0.0; batch * BLOCK],
         })
@@ -197,22 +211,32 @@ impl Network {
         self.batch
     }
 
-    /// The settled encoder rows (the pending update applied), K×D_p.
+    /// The settled encoder (the pending update applied by the encoder pass's kernel), in
+    /// blocks.
     fn settled_w(&self) -> Vec<f64> {
-        let (dp, nb) = (self.stride, self.batch);
+        let (dp, k, nb) = (self.stride, self.hidden, self.batch);
         let mut w = self.w.clone();
-        for (k, row) in w.chunks_exact_mut(dp).enumerate() {
-            let c = &self.pending[k * nb..(k + 1) * nb];
-            settle(row, self.pending_decay, c, &self.x_prev, dp, 0);
+        for (j0, len) in blocks(dp) {
+            for (unit, row) in w[k * j0..k * (j0 + len)].chunks_exact_mut(len).enumerate() {
+                let c = &self.pending[unit * nb..(unit + 1) * nb];
+                settle(row, self.pending_decay, c, &self.x_prev, dp, j0);
+            }
         }
         w
     }
 
-    /// A K×D matrix of padded K×D_p rows.
-    fn matrix(&self, rows: &[f64], factor: f64) -> DMatrix<f64> {
-        DMatrix::from_fn(self.hidden, self.dim, |k, i| {
-            factor * rows[k * self.stride + i]
-        })
+    /// `factor` times the K×D matrix stored in blocks in `m`.
+    fn matrix(&self, m: &[f64], factor: f64) -> DMatrix<f64> {
+        let (dp, k) = (self.stride, self.hidden);
+        let mut out = DMatrix::zeros(k, self.dim);
+        for (j0, len) in blocks(dp) {
+            for r in 0..k {
+                for c in j0..(j0 + len).min(self.dim) {
+                    out[(r, c)] = factor * m[k * j0 + r * len + c - j0];
+                }
+            }
+        }
+        out
     }
 
     /// The encoder W (K×D).
@@ -250,18 +274,15 @@ impl Network {
 
     /// The loss `|x − x̂|²/(2D)` of the full network on one input.
     pub fn loss(&self, x: &[f64]) -> f64 {
-        let (d, dp) = (self.dim, self.stride);
-        let w = self.settled_w();
-        let decoder = if self.v.is_empty() { &w } else { &self.v };
+        let d = self.dim;
+        let (w, v) = (self.encoder(), self.decoder());
         let inv_sqrt_d = 1.0 / (d as f64).sqrt();
         let mut delta = x.to_vec();
-        for (k, row) in w.chunks_exact(dp).enumerate() {
-            let ga = self.activation.g(dot(&row[..d], x) * inv_sqrt_d + self.bias(k));
-            axpy(
-                &mut delta,
-                -self.rates.kappa * ga,
-                &decoder[k * dp..k * dp + d],
-            );
+        for k in 0..self.hidden {
+            let wk: Vec<f64> = w.row(k).iter().copied().collect();
+            let vk: Vec<f64> = v.row(k).iter().copied().collect();
+            let ga = self.activation.g(dot(&wk, x) * inv_sqrt_d + self.bias(k));
+            axpy(&mut delta, -ga, &vk);
         }
         dot(&delta, &delta) / (2.0 * d as f64)
     }
@@ -327,19 +348,21 @@ impl Network {
     fn encoder_pass(&mut self) {
         let (d, dp, k, nb) = (self.dim, self.stride, self.hidden, self.batch);
         let inv_sqrt_d = 1.0 / (d as f64).sqrt();
-        for (unit, row) in self.w.chunks_exact_mut(dp).enumerate() {
-            let c = &self.pending[unit * nb..(unit + 1) * nb];
-            self.lam.iter_mut().for_each(|l| *l = [0.0; LANES]);
-            for j0 in (0..dp).step_by(BLOCK) {
-                let blk = &mut row[j0..(j0 + BLOCK).min(dp)];
-                settle(blk, self.pending_decay, c, &self.x_prev, dp, j0);
-                for (acc, x) in self.lam.iter_mut().zip(self.xs.chunks_exact(dp)) {
-                    dot_lanes(acc, blk, &x[j0..j0 + blk.len()]);
+        self.lam.iter_mut().for_each(|l| *l = [0.0; LANES]);
+        for (j0, len) in blocks(dp) {
+            let blk = &mut self.w[k * j0..k * (j0 + len)];
+            for (unit, row) in blk.chunks_exact_mut(len).enumerate() {
+                let c = &self.pending[unit * nb..(unit + 1) * nb];
+                settle(row, self.pending_decay, c, &self.x_prev, dp, j0);
+                for (b, x) in self.xs.chunks_exact(dp).enumerate() {
+                    dot_lanes(&mut self.lam[unit * nb + b], row, &x[j0..j0 + len]);
                 }
             }
+        }
+        for unit in 0..k {
             let beta = self.beta.as_ref().map_or(0.0, |b| b[unit]);
-            for (b, acc) in self.lam.iter().enumerate() {
-                let lam = lane_sum(acc) * inv_sqrt_d + beta;
+            for b in 0..nb {
+                let lam = lane_sum(&self.lam[unit * nb + b]) * inv_sqrt_d + beta;
                 self.act[b * k + unit] = self.activation.g(lam);
                 self.dact[b * k + unit] = self.activation.dg(lam);
             }
@@ -358,30 +381,33 @@ impl Network {
         let decay = if separate { r.decay } else { 1.0 };
         let rows = if separate { &mut self.v } else { &mut self.w };
         let c = r.decoder / (nb as f64 * r.kappa);
+        for (m, a) in self.minus_kappa_act.iter_mut().zip(&self.act) {
+            *m = -r.kappa * a;
+        }
         self.vdelta.iter_mut().for_each(|l| *l = [0.0; LANES]);
-        for j0 in (0..dp).step_by(BLOCK) {
-            let len = BLOCK.min(dp - j0);
+        for (j0, len) in blocks(dp) {
+            let blk = &mut rows[k * j0..k * (j0 + len)];
             let res = &mut self.res[..nb * len];
             for (rb, x) in res.chunks_exact_mut(len).zip(self.xs.chunks_exact(dp)) {
                 rb.copy_from_slice(&x[j0..j0 + len]);
             }
-            // Δ_b = x_b − κ Σ_a g(λ_b^a) row^a (sgd), or unit by unit below (truncated).
-            let subtract = |res: &mut [f64], rows: &[f64], unit: usize| {
-                let row = &rows[unit * dp + j0..unit * dp + j0 + len];
+            // Δ_b −= κ Σ_{a ∈ units} g(λ_b^a) row^a: all units first (sgd), or unit by unit
+            // below (truncated).
+            let subtract = |res: &mut [f64], blk: &[f64], units: std::ops::Range<usize>| {
+                let rows = &blk[units.start * len..];
                 for (b, rb) in res.chunks_exact_mut(len).enumerate() {
-                    axpy(rb, -r.kappa * self.act[b * k + unit], row);
+                    let a = &self.minus_kappa_act[b * k + units.start..b * k + units.end];
+                    multi_axpy(rb, a, rows, len, 0);
                 }
             };
             if !r.truncated {
-                for unit in 0..k {
-                    subtract(res, rows, unit);
-                }
+                subtract(res, blk, 0..k);
             }
             for unit in 0..k {
                 if r.truncated {
-                    subtract(res, rows, unit);
+                    subtract(res, blk, unit..unit + 1);
                 }
-                let row = &mut rows[unit * dp + j0..unit * dp + j0 + len];
+                let row = &mut blk[unit * len..(unit + 1) * len];
                 for (b, rb) in res.chunks_exact(len).enumerate() {
                     dot_lanes(&mut self.vdelta[unit * nb + b], row, rb);
                 }
