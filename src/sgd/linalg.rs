@@ -16,6 +16,14 @@ pub fn padded(n: usize) -> usize {
     n.div_ceil(LANES) * LANES
 }
 
+/// A chunk of [`LANES`] numbers as an array.
+#[inline(always)]
+fn lanes(chunk: &[f64]) -> Lanes {
+    let mut v = [0.0; LANES];
+    v.copy_from_slice(chunk);
+    v
+}
+
 /// The sum of the lanes, pairwise in a fixed order.
 #[inline(always)]
 pub fn lane_sum(a: &Lanes) -> f64 {
@@ -62,8 +70,7 @@ pub fn multi_axpy(y: &mut [f64], a: &[f64], u: &[f64], stride: usize, offset: us
     let n = y.len();
     let mut chunks = y.chunks_exact_mut(LANES);
     for (c, yc) in (&mut chunks).enumerate() {
-        let mut v: Lanes = [0.0; LANES];
-        v.copy_from_slice(yc);
+        let mut v = lanes(yc);
         for (i, &ai) in a.iter().enumerate() {
             let start = i * stride + offset + c * LANES;
             let uc = &u[start..start + LANES];
@@ -99,6 +106,56 @@ pub fn settle(y: &mut [f64], s: f64, c: &[f64], p: &[f64], stride: usize, offset
         axpy(y, cb, &p[start..start + n]);
     }
     scale(y, s);
+}
+
+/// Fused [`settle`] with one term and [`dot_lanes`]: `y ← s (y + c p)`, then
+/// `acc += y ∘ x`; one pass, bit-identical to the two kernels.
+#[inline(always)]
+pub fn settle_dot(acc: &mut Lanes, y: &mut [f64], s: f64, c: f64, p: &[f64], x: &[f64]) {
+    #[inline(always)]
+    fn run<const SCALE: bool>(acc: &mut Lanes, y: &mut [f64], s: f64, c: f64, p: &[f64], x: &[f64]) {
+        debug_assert!(y.len() == p.len() && y.len() == x.len() && y.len() % LANES == 0);
+        let mut a = *acc;
+        for ((yc, pc), xc) in y
+            .chunks_exact_mut(LANES)
+            .zip(p.chunks_exact(LANES))
+            .zip(x.chunks_exact(LANES))
+        {
+            // Whole chunks in registers (element-wise access defeats vectorisation here).
+            let (mut v, pv, xv) = (lanes(yc), lanes(pc), lanes(xc));
+            for l in 0..LANES {
+                v[l] += c * pv[l];
+                if SCALE {
+                    v[l] *= s;
+                }
+                a[l] += v[l] * xv[l];
+            }
+            yc.copy_from_slice(&v);
+        }
+        *acc = a;
+    }
+    if s == 1.0 {
+        run::<false>(acc, y, s, c, p, x)
+    } else {
+        run::<true>(acc, y, s, c, p, x)
+    }
+}
+
+/// Fused [`dot_lanes`] and [`axpy`]: `acc += y ∘ x` with the old `y`, then `y ← y + a x`;
+/// one pass, bit-identical to the two kernels.
+#[inline(always)]
+pub fn dot_axpy(acc: &mut Lanes, y: &mut [f64], a: f64, x: &[f64]) {
+    debug_assert!(y.len() == x.len() && y.len() % LANES == 0);
+    let mut s = *acc;
+    for (yc, xc) in y.chunks_exact_mut(LANES).zip(x.chunks_exact(LANES)) {
+        let (mut v, xv) = (lanes(yc), lanes(xc));
+        for l in 0..LANES {
+            s[l] += v[l] * xv[l];
+            v[l] += a * xv[l];
+        }
+        yc.copy_from_slice(&v);
+    }
+    *acc = s;
 }
 
 /// Runs `f` with the wider vector instructions of the running CPU enabled (AVX2 on x86-64
@@ -152,6 +209,21 @@ mod tests {
         for i in 0..11 {
             assert_eq!(m[i], (y0[i] + 2.0 * p[1 + i]) + -1.0 * p[21 + i]);
         }
+        // The fused kernels equal their parts exactly.
+        for s in [1.0, 0.9] {
+            let (mut y1, mut y2) = (y0[..16].to_vec(), y0[..16].to_vec());
+            let (mut a1, mut a2) = ([0.5; LANES], [0.5; LANES]);
+            settle_dot(&mut a1, &mut y1, s, 2.0, &p[..16], &x[..16]);
+            settle(&mut y2, s, &[2.0], &p, 0, 0);
+            dot_lanes(&mut a2, &y2, &x[..16]);
+            assert_eq!((y1, a1), (y2, a2));
+        }
+        let (mut y1, mut y2) = (y0[..16].to_vec(), y0[..16].to_vec());
+        let (mut a1, mut a2) = ([0.5; LANES], [0.5; LANES]);
+        dot_axpy(&mut a1, &mut y1, -0.3, &x[..16]);
+        dot_lanes(&mut a2, &y2, &x[..16]);
+        axpy(&mut y2, -0.3, &x[..16]);
+        assert_eq!((y1, a1), (y2, a2));
         let mut z = y0.clone();
         scale(&mut z, 1.0);
         assert_eq!(z, y0);

@@ -37,8 +37,8 @@ use nalgebra::{DMatrix, DVector};
 
 use super::data::DataSource;
 use super::linalg::{
-    axpy, dot, dot_lanes, lane_sum, multi_axpy, padded, scale, settle, vectorised, Lanes,
-    LANES,
+    axpy, dot, dot_axpy, dot_lanes, lane_sum, multi_axpy, padded, scale, settle, settle_dot,
+    vectorised, Lanes, LANES,
 };
 use crate::activation::Activation;
 use crate::error::{Error, Result};
@@ -353,9 +353,15 @@ impl Network {
             let blk = &mut self.w[k * j0..k * (j0 + len)];
             for (unit, row) in blk.chunks_exact_mut(len).enumerate() {
                 let c = &self.pending[unit * nb..(unit + 1) * nb];
-                settle(row, self.pending_decay, c, &self.x_prev, dp, j0);
-                for (b, x) in self.xs.chunks_exact(dp).enumerate() {
-                    dot_lanes(&mut self.lam[unit * nb + b], row, &x[j0..j0 + len]);
+                if nb == 1 {
+                    // The fused kernel of the common case (bit-identical to the general one).
+                    let (p, x) = (&self.x_prev[j0..j0 + len], &self.xs[j0..j0 + len]);
+                    settle_dot(&mut self.lam[unit], row, self.pending_decay, c[0], p, x);
+                } else {
+                    settle(row, self.pending_decay, c, &self.x_prev, dp, j0);
+                    for (b, x) in self.xs.chunks_exact(dp).enumerate() {
+                        dot_lanes(&mut self.lam[unit * nb + b], row, &x[j0..j0 + len]);
+                    }
                 }
             }
         }
@@ -408,11 +414,16 @@ impl Network {
                     subtract(res, blk, unit..unit + 1);
                 }
                 let row = &mut blk[unit * len..(unit + 1) * len];
-                for (b, rb) in res.chunks_exact(len).enumerate() {
-                    dot_lanes(&mut self.vdelta[unit * nb + b], row, rb);
-                }
-                for (b, rb) in res.chunks_exact(len).enumerate() {
-                    axpy(row, c * self.act[b * k + unit], rb);
+                if nb == 1 {
+                    // The fused kernel of the common case (bit-identical to the general one).
+                    dot_axpy(&mut self.vdelta[unit], row, c * self.act[unit], res);
+                } else {
+                    for (b, rb) in res.chunks_exact(len).enumerate() {
+                        dot_lanes(&mut self.vdelta[unit * nb + b], row, rb);
+                    }
+                    for (b, rb) in res.chunks_exact(len).enumerate() {
+                        axpy(row, c * self.act[b * k + unit], rb);
+                    }
                 }
                 scale(row, decay);
             }
