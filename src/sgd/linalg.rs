@@ -113,7 +113,14 @@ pub fn settle(y: &mut [f64], s: f64, c: &[f64], p: &[f64], stride: usize, offset
 #[inline(always)]
 pub fn settle_dot(acc: &mut Lanes, y: &mut [f64], s: f64, c: f64, p: &[f64], x: &[f64]) {
     #[inline(always)]
-    fn run<const SCALE: bool>(acc: &mut Lanes, y: &mut [f64], s: f64, c: f64, p: &[f64], x: &[f64]) {
+    fn run<const SCALE: bool>(
+        acc: &mut Lanes,
+        y: &mut [f64],
+        s: f64,
+        c: f64,
+        p: &[f64],
+        x: &[f64],
+    ) {
         debug_assert!(y.len() == p.len() && y.len() == x.len() && y.len() % LANES == 0);
         let mut a = *acc;
         for ((yc, pc), xc) in y
@@ -201,13 +208,13 @@ mod tests {
         let mut y = y0[..4].to_vec();
         settle(&mut y, 0.9, &[2.0, -1.0], &p, 20, 1);
         for i in 0..4 {
-            assert_eq!(y[i], 0.9 * ((y0[i] + 2.0 * p[1 + i]) + -1.0 * p[21 + i]));
+            assert_eq!(y[i], 0.9 * ((y0[i] + 2.0 * p[1 + i]) - p[21 + i]));
         }
         // multi_axpy of two rows of p (stride 20, offset 1) on 11 elements (with a tail).
         let mut m = y0[..11].to_vec();
         multi_axpy(&mut m, &[2.0, -1.0], &p, 20, 1);
         for i in 0..11 {
-            assert_eq!(m[i], (y0[i] + 2.0 * p[1 + i]) + -1.0 * p[21 + i]);
+            assert_eq!(m[i], (y0[i] + 2.0 * p[1 + i]) - p[21 + i]);
         }
         // The fused kernels equal their parts exactly.
         for s in [1.0, 0.9] {
