@@ -2,9 +2,13 @@
 //! covariance plus the network update. Reported as time per step.
 //!
 //! Cases: D = 10⁴, K = 10, 10 spikes (the large case of the issue), and D = 500, K = 2 with
-//! the default two spikes; each with random spike directions (the sampler streams the M×D
-//! direction matrix every step) and with canonical directions (the eigenbasis of Ω: equal in
-//! law for the rotation-invariant Gaussian initialisation, and no direction pass).
+//! the default two spikes; each with random spike directions (the sampler streams the dense
+//! M×D direction matrix every step) and with canonical directions (the eigenbasis of Ω: equal
+//! in law for the rotation-invariant Gaussian initialisation; the sampler adds sparse
+//! directions entry by entry, so no direction pass).
+//!
+//! Per step, the network makes two passes over its K×D weights (`sgd::network` module docs)
+//! and the sampler one sweep over x; the kernels run with AVX2 when the CPU has it.
 
 use aedyn::config::Config;
 use aedyn::rng::{rng_for, stream};

@@ -75,17 +75,17 @@ fn same_seeds_give_bit_identical_files_for_one_and_two_threads() {
 
 #[test]
 fn a_diverging_seed_fails_loudly_and_the_others_are_kept() {
-    // Linear units with η = 40 at D = 60: at the edge of stability; with these fixed seeds
-    // seed 1 blows up (non-finite weights) and seeds 0, 2, 3 finish.
+    // Linear units with η = 34 at D = 60: at the edge of stability; with these fixed seeds
+    // (and the sampler's random order) seed 0 blows up and seeds 1, 2, 3 finish.
     let config = SMALL
         .replace("hidden = 3", "hidden = 3\nactivation = \"linear\"")
-        .replace("[simulation]", "[training]\nlr = 40.0\n[simulation]");
+        .replace("[simulation]", "[training]\nlr = 34.0\n[simulation]");
     let dir = tempfile::tempdir().unwrap();
     let out = simulate(&config, dir.path(), "2", &["--quiet"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("simulation seed 1 diverged at t ="),
+        stderr.contains("simulation seed 0 diverged at t ="),
         "{stderr}"
     );
     let run: serde_json::Value =
@@ -97,7 +97,7 @@ fn a_diverging_seed_fails_loudly_and_the_others_are_kept() {
         .filter(|s| s["status"] == "failed")
         .map(|s| s["seed"].as_u64().unwrap())
         .collect();
-    assert_eq!(failed, [1]);
+    assert_eq!(failed, [0]);
     let sim = std::fs::read_to_string(dir.path().join("out/sim.csv")).unwrap();
     let mut seeds: Vec<&str> = sim
         .lines()
@@ -105,5 +105,5 @@ fn a_diverging_seed_fails_loudly_and_the_others_are_kept() {
         .map(|l| l.split(',').next().unwrap())
         .collect();
     seeds.dedup();
-    assert_eq!(seeds, ["0", "2", "3"]);
+    assert_eq!(seeds, ["1", "2", "3"]);
 }

@@ -90,7 +90,11 @@ fn explicit_rows(cov: &Covariance) -> Vec<(f64, DVector<f64>)> {
 #[test]
 fn spiked_inputs_have_the_spiked_covariance() {
     let d = 100;
-    for directions in [SpikeDirections::Random, SpikeDirections::Sinusoidal] {
+    for directions in [
+        SpikeDirections::Random,
+        SpikeDirections::Sinusoidal,
+        SpikeDirections::Canonical,
+    ] {
         let cov = Covariance::spiked(&SpikedParams {
             dim: d,
             spikes: vec![25.0, 9.0],

@@ -358,13 +358,8 @@ fn one_step_of_each_rule_matches_the_spec_formula() {
     }
 }
 
-#[test]
-fn sanger_step_matches_its_formula() {
-    // w^k ← s [w^k + (η/D²) y^k (x − Σ_{a≤k} y^a w^a)], y^k = w^k·x/√D (spec §5.2).
-    let mut m = model(Activation::Linear, Rule::Sanger);
-    m.weight_decay = 0.5;
-    let c = case(5, 1);
-    let net = one_step(&m, &c, false);
+/// Sanger's update written out directly (spec §5.2): W'.
+fn sanger_step(m: &Model, c: &Case) -> DMatrix<f64> {
     let d = D as f64;
     let x = c.x.row(0).transpose();
     let y: Vec<f64> = (0..K)
@@ -376,14 +371,113 @@ fn sanger_step_matches_its_formula() {
         for (a, ya) in y.iter().enumerate().take(k + 1) {
             r -= c.w.row(a).transpose() * *ya;
         }
-        let new = (c.w.row(k) + m.lr / (d * d) * y[k] * r.transpose()) * (1.0 - 0.5 / d);
+        let new = (c.w.row(k) + m.lr / (d * d) * y[k] * r.transpose()) * (1.0 - m.weight_decay / d);
         want.set_row(k, &new);
     }
+    want
+}
+
+#[test]
+fn sanger_step_matches_its_formula() {
+    // w^k ← s [w^k + (η/D²) y^k (x − Σ_{a≤k} y^a w^a)], y^k = w^k·x/√D (spec §5.2).
+    let mut m = model(Activation::Linear, Rule::Sanger);
+    m.weight_decay = 0.5;
+    let c = case(5, 1);
+    let net = one_step(&m, &c, false);
     assert_close(
         "sanger W",
         net.encoder().as_slice(),
-        want.as_slice(),
+        sanger_step(&m, &c).as_slice(),
         FORMULA_TOL,
     );
     assert_eq!(net.decoder(), net.encoder(), "Sanger's decoder is W");
+}
+
+/// Steps of the multi-step comparison: every step after the first starts by applying the
+/// encoder update the network defers from the previous step.
+const STEPS: usize = 4;
+
+#[test]
+fn several_steps_of_each_rule_match_the_spec_formula() {
+    // The network keeps part of each step pending until the next one (module docs of
+    // sgd::network): several steps in a row, observed only at the end, must equal the spec's
+    // updates iterated. D = 7 is not a multiple of the padding width, so the padding is
+    // exercised too.
+    let erf = Activation::Erf;
+    let mut cases: Vec<(&str, Model, bool, usize)> = Vec::new();
+    let mut sgd = model(erf, Rule::Sgd);
+    sgd.weight_decay = 0.7;
+    cases.push(("sgd + weight decay", sgd.clone(), false, 1));
+    cases.push(("sgd + weight decay, B=3", sgd, false, 3));
+    cases.push(("truncated", model(erf, Rule::Truncated), false, 1));
+    cases.push(("truncated B=2", model(erf, Rule::Truncated), false, 2));
+    let mut tied = model(Activation::Tanh, Rule::Sgd);
+    tied.tied = true;
+    tied.weight_decay = 0.9;
+    cases.push(("tied + weight decay", tied.clone(), false, 1));
+    cases.push(("tied + weight decay, B=2", tied, false, 2));
+    let mut bias = model(Activation::Relu, Rule::Sgd);
+    bias.bias_lr = Some(0.5);
+    bias.weight_decay = 1.3;
+    cases.push(("relu + bias + weight decay", bias.clone(), true, 1));
+    cases.push(("relu + bias + weight decay, B=2", bias, true, 2));
+    let mut sanger = model(Activation::Linear, Rule::Sanger);
+    sanger.weight_decay = 0.5;
+    cases.push(("sanger + weight decay", sanger, false, 1));
+    for (name, m, with_bias, batch) in cases {
+        let mut truth = case(6, batch);
+        let beta = with_bias.then_some(&truth.beta);
+        let mut net = Network::new(&m, &truth.w, &truth.v, beta, batch).unwrap();
+        for step in 0..STEPS {
+            truth.x = case(100 + step as u64, batch).x;
+            let inputs: Vec<f64> = truth.x.transpose().as_slice().to_vec();
+            net.step_on(&inputs).unwrap();
+            if m.rule == Rule::Sanger {
+                truth.w = sanger_step(&m, &truth);
+            } else {
+                let (w, v, b) = spec_step(&m, &truth, with_bias);
+                (truth.w, truth.v, truth.beta) = (w, v, b);
+            }
+        }
+        let what = format!("{name}, {STEPS} steps");
+        // Rounding differences compound over the steps: a few ulps each.
+        let tol = STEPS as f64 * FORMULA_TOL;
+        assert_close(
+            &format!("{what}: W"),
+            net.encoder().as_slice(),
+            truth.w.as_slice(),
+            tol,
+        );
+        if m.rule != Rule::Sanger {
+            assert_close(
+                &format!("{what}: V"),
+                net.decoder().as_slice(),
+                truth.v.as_slice(),
+                tol,
+            );
+        }
+        if with_bias {
+            assert_close(
+                &format!("{what}: β"),
+                net.beta().unwrap().as_slice(),
+                truth.beta.as_slice(),
+                tol,
+            );
+        }
+        // The loss sees the settled weights: compare with the truth's loss on a fresh input.
+        let x = case(200, 1).x.row(0).transpose();
+        let (v, beta) = if m.rule == Rule::Sanger {
+            (truth.w.clone(), DVector::zeros(K))
+        } else if with_bias {
+            (truth.v.clone(), truth.beta.clone())
+        } else {
+            (truth.v.clone(), DVector::zeros(K))
+        };
+        let want = loss(m.activation, &truth.w, &v, &beta, &x, K);
+        let got = net.loss(x.as_slice());
+        assert!(
+            (got - want).abs() <= tol * want.max(1.0),
+            "{what}: loss {got} vs truth {want}"
+        );
+    }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use rand::Rng as _;
 use rand_distr::{Distribution, StandardNormal};
 
+use super::linalg::{axpy, dot, multi_axpy, vectorised};
 use crate::dataset::Dataset;
 use crate::rng::Rng;
 use crate::spectrum::{Covariance, GroupBasis};
@@ -46,16 +47,21 @@ impl DataSource {
     }
 }
 
-/// One group of explicit directions `u_τ` (rows) added on top of the base.
+/// Columns per chunk of the sampling sweep (the chunk of x stays in L1 cache).
+const CHUNK: usize = 512;
+
+/// A direction with at most `D / SPARSE_FRACTION` non-zero entries is added entry by entry.
+const SPARSE_FRACTION: usize = 8;
+
+/// An explicit direction `u_τ` of a group with ρ_G ≥ b, added with an independent
+/// coefficient: `√(ρ_G − b) c_τ u_τ`.
 #[derive(Debug, Clone)]
-struct Directions {
-    /// The rows `u_τ`, n × D row-major.
-    rows: Vec<f64>,
-    /// `√(ρ_G − b)` when `ρ_G ≥ b` (independent coefficients), else `√ρ_G − √b`
-    /// (projection of the base noise).
+struct Spike {
+    /// `√(ρ_G − b)`.
     coefficient: f64,
-    /// True when the group adds independent coefficients (ρ_G ≥ b).
-    independent: bool,
+    /// The non-zero entries `(i, u_i)` when they are few (e.g. a canonical spike); `None`
+    /// when the direction is a row of the dense matrix.
+    entries: Option<Vec<(usize, f64)>>,
 }
 
 /// Sampler of `x ~ N(0, Ω)` for `Ω = Σ_G ρ_G P_G` (P_G the projector on group G).
@@ -70,8 +76,10 @@ struct Directions {
 /// with fresh `c_τ ~ N(0, 1)` (independent spike coefficients) and the per-coordinate scale
 /// `s_i = √ρ_G` on coordinates of a canonical-basis group, `√b` elsewhere. Because the
 /// groups are mutually orthogonal, Cov(x) = Σ_G ρ_G P_G = Ω exactly. Cost per input: D + n
-/// normals and O(D) work per explicit direction (2 passes for the rare ρ_G < b groups).
-/// Random order: ξ_0..ξ_{D−1}, then the coefficients of the groups in spectrum order.
+/// normals and O(D) work per dense explicit direction (O(non-zeros) for sparse ones). One
+/// sweep over x in chunks draws ξ, rescales it and adds the dense directions' terms; the
+/// rare ρ_G < b groups take two more passes. Random order: the coefficients of the groups
+/// with ρ_G ≥ b in spectrum order, then ξ_0..ξ_{D−1}.
 #[derive(Debug, Clone)]
 pub struct GaussianSampler {
     dim: usize,
@@ -79,7 +87,14 @@ pub struct GaussianSampler {
     base: f64,
     /// Per-coordinate scale `s_i` (only with canonical-basis groups).
     scale: Option<Vec<f64>>,
-    groups: Vec<Directions>,
+    /// The directions of the groups with ρ_G ≥ b, in spectrum order.
+    spikes: Vec<Spike>,
+    /// The dense ones among them as rows, n_dense × D, in the same order.
+    dense: Vec<f64>,
+    /// The directions of the groups with ρ_G < b as rows, n_projected × D.
+    projected: Vec<f64>,
+    /// Their coefficients `√ρ_G − √b`.
+    projected_coefficients: Vec<f64>,
 }
 
 impl GaussianSampler {
@@ -101,8 +116,15 @@ impl GaussianSampler {
                     .map(|(g, _)| g)
             });
         let b = base_group.map_or(0.0, |g| groups[g].rho);
-        let mut scale: Option<Vec<f64>> = None;
-        let mut dirs = Vec::new();
+        let mut sampler = GaussianSampler {
+            dim,
+            base: b.sqrt(),
+            scale: None,
+            spikes: Vec::new(),
+            dense: Vec::new(),
+            projected: Vec::new(),
+            projected_coefficients: Vec::new(),
+        };
         for (g, basis) in bases.iter().enumerate() {
             if Some(g) == base_group {
                 continue;
@@ -110,66 +132,88 @@ impl GaussianSampler {
             let rho = groups[g].rho;
             match basis {
                 GroupBasis::Coordinates(idx) => {
-                    let s = scale.get_or_insert_with(|| vec![b.sqrt(); dim]);
+                    let s = sampler.scale.get_or_insert_with(|| vec![b.sqrt(); dim]);
                     for &i in idx {
                         s[i] = rho.sqrt();
                     }
                 }
                 GroupBasis::Vectors(u) => {
-                    let mut rows = Vec::with_capacity(u.nrows() * dim);
                     for r in 0..u.nrows() {
-                        rows.extend(u.row(r).iter());
+                        let row = u.row(r);
+                        if rho < b {
+                            sampler.projected.extend(row.iter());
+                            sampler.projected_coefficients.push(rho.sqrt() - b.sqrt());
+                            continue;
+                        }
+                        let nz: Vec<(usize, f64)> = (0..dim)
+                            .filter(|&i| row[i] != 0.0)
+                            .map(|i| (i, row[i]))
+                            .collect();
+                        let sparse = nz.len() * SPARSE_FRACTION <= dim;
+                        if !sparse {
+                            sampler.dense.extend(row.iter());
+                        }
+                        sampler.spikes.push(Spike {
+                            coefficient: (rho - b).sqrt(),
+                            entries: sparse.then_some(nz),
+                        });
                     }
-                    let independent = rho >= b;
-                    dirs.push(Directions {
-                        rows,
-                        coefficient: if independent {
-                            (rho - b).sqrt()
-                        } else {
-                            rho.sqrt() - b.sqrt()
-                        },
-                        independent,
-                    });
                 }
                 GroupBasis::Complement => unreachable!("the complement is the base group"),
             }
         }
-        GaussianSampler {
-            dim,
-            base: b.sqrt(),
-            scale,
-            groups: dirs,
-        }
+        sampler
     }
 
     /// Draw one input into `x` (length D).
     pub fn sample(&self, rng: &mut Rng, x: &mut [f64]) {
         let d = self.dim;
         debug_assert_eq!(x.len(), d);
-        for xi in x.iter_mut() {
-            *xi = StandardNormal.sample(rng);
+        // Coefficients `a_τ = √(ρ_G − b) c_τ`: dense directions are added in the sweep,
+        // sparse ones entry by entry after it.
+        let mut dense = Vec::with_capacity(self.dense.len() / d.max(1));
+        let mut sparse: Vec<(f64, &[(usize, f64)])> = Vec::new();
+        for spike in &self.spikes {
+            let c: f64 = StandardNormal.sample(rng);
+            let a = spike.coefficient * c;
+            match &spike.entries {
+                Some(e) => sparse.push((a, e)),
+                None => dense.push(a),
+            }
         }
-        // Projections of the base noise on the groups with ρ_G < b (before rescaling x).
-        let mut projected: Vec<(f64, usize, usize)> = Vec::new();
-        for (gi, g) in self.groups.iter().enumerate() {
-            if !g.independent {
-                for (r, u) in g.rows.chunks_exact(d).enumerate() {
-                    projected.push((g.coefficient * super::linalg::dot(u, x), gi, r));
+        // Projections `u·ξ` of the base noise on the directions of the groups with ρ_G < b.
+        let mut projections = vec![0.0; self.projected_coefficients.len()];
+        vectorised(
+            #[inline(always)]
+            || {
+                for j0 in (0..d).step_by(CHUNK) {
+                    let j1 = (j0 + CHUNK).min(d);
+                    let xc = &mut x[j0..j1];
+                    for xi in xc.iter_mut() {
+                        *xi = StandardNormal.sample(rng);
+                    }
+                    for (p, u) in projections.iter_mut().zip(self.projected.chunks_exact(d)) {
+                        *p += dot(&u[j0..j1], xc);
+                    }
+                    match &self.scale {
+                        Some(s) => xc.iter_mut().zip(&s[j0..j1]).for_each(|(xi, si)| *xi *= si),
+                        None => xc.iter_mut().for_each(|xi| *xi *= self.base),
+                    }
+                    multi_axpy(xc, &dense, &self.dense, d, j0);
                 }
+            },
+        );
+        for (a, entries) in sparse {
+            for &(i, ui) in entries {
+                x[i] += a * ui;
             }
         }
-        match &self.scale {
-            Some(s) => x.iter_mut().zip(s).for_each(|(xi, si)| *xi *= si),
-            None => x.iter_mut().for_each(|xi| *xi *= self.base),
-        }
-        for g in self.groups.iter().filter(|g| g.independent) {
-            for u in g.rows.chunks_exact(d) {
-                let c: f64 = StandardNormal.sample(rng);
-                super::linalg::axpy(x, g.coefficient * c, u);
-            }
-        }
-        for (a, gi, r) in projected {
-            super::linalg::axpy(x, a, &self.groups[gi].rows[r * d..(r + 1) * d]);
+        for ((p, c), u) in projections
+            .iter()
+            .zip(&self.projected_coefficients)
+            .zip(self.projected.chunks_exact(d))
+        {
+            axpy(x, c * p, u);
         }
     }
 }
