@@ -12,7 +12,7 @@
 
 use aedyn::config::Config;
 use aedyn::rng::{rng_for, stream};
-use aedyn::sgd::Simulator;
+use aedyn::sgd::{InputStream, Simulator};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn step(c: &mut Criterion) {
@@ -40,9 +40,9 @@ fn step(c: &mut Criterion) {
         let exp = cfg.resolve().expect("valid config");
         let sim = Simulator::new(&exp).expect("simulator");
         let mut net = sim.initial_network(0).expect("network");
-        let mut rng = rng_for(0, stream::TRAIN);
+        let mut inputs = InputStream::new(sim.source(), rng_for(0, stream::TRAIN));
         group.bench_function(name, |b| {
-            b.iter(|| net.train_step(sim.source(), &mut rng));
+            b.iter(|| net.train_step(&mut inputs));
         });
     }
     group.finish();

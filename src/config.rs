@@ -9,7 +9,7 @@ use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
 use crate::activation::Activation;
-use crate::dataset::{Centering, DataFormat, Dataset};
+use crate::dataset::{Centering, DataFormat, Dataset, Sampling};
 use crate::error::{Error, Result};
 use crate::io;
 use crate::mean_field::{MeanFieldExperiment, MeanFieldModel, MfData, SgdParams, Solver, Symmetry};
@@ -99,6 +99,8 @@ pub struct DataConfig {
     pub max_rows: Option<usize>,
     /// Training inputs of the simulator (dataset).
     pub inputs: Inputs,
+    /// How the simulator draws the samples (dataset).
+    pub sampling: Sampling,
     /// `[κ, multiplicity]` blocks (blocks).
     pub blocks: Option<Vec<(f64, usize)>>,
     /// Multiply each draw by a random ±1 (dataset, mean-field).
@@ -123,6 +125,7 @@ impl Default for DataConfig {
             center: Centering::Scalar,
             max_rows: None,
             inputs: Inputs::Samples,
+            sampling: Sampling::Replacement,
             blocks: None,
             sign_flip: None,
         }
@@ -488,6 +491,7 @@ impl Config {
             ("data.center", d.center != Centering::Scalar),
             ("data.max_rows", d.max_rows.is_some()),
             ("data.inputs", d.inputs != Inputs::Samples),
+            ("data.sampling", d.sampling != Sampling::Replacement),
         ];
         match d.kind {
             DataKind::Spiked => {
@@ -523,6 +527,12 @@ impl Config {
                 })?;
                 if d.max_rows.is_some_and(|r| r < 2) {
                     return Err(Error::config("data.max_rows", "must be ≥ 2"));
+                }
+                if d.inputs == Inputs::Gaussian && d.sampling != Sampling::Replacement {
+                    return Err(Error::config(
+                        "data.sampling",
+                        "applies to data.inputs = \"samples\" only (Gaussian surrogates are drawn independently)",
+                    ));
                 }
                 let mut samples = Dataset::load(path, d.format, d.max_rows)?;
                 if samples.dim() != d.dim {
@@ -921,6 +931,7 @@ impl Config {
             ("data.bins", d.bins.is_some()),
             ("data.center", d.center != def.data.center),
             ("data.inputs", d.inputs != def.data.inputs),
+            ("data.sampling", d.sampling != def.data.sampling),
             ("network.hidden", n.hidden != def.network.hidden),
             ("network.tied", n.tied != def.network.tied),
             ("training.lr", t.lr != def.training.lr),

@@ -54,6 +54,17 @@ pub enum Centering {
     None,
 }
 
+/// How the simulator draws the samples of a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Sampling {
+    /// Uniformly with replacement, independently at every step.
+    #[default]
+    Replacement,
+    /// By epochs: every sample once per epoch, in a fresh random order each epoch.
+    Epochs,
+}
+
 /// `n` samples of dimension `D`, row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {

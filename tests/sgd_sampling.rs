@@ -171,9 +171,9 @@ fn exact_test_error_matches_the_empirical_one() {
         let exp = c.resolve().unwrap();
         let sim = Simulator::new(&exp).unwrap();
         let mut net = sim.initial_network(exp.replicate_seed(0)).unwrap();
-        let mut rng = rng_for(5, 0);
+        let mut inputs = aedyn::sgd::InputStream::new(sim.source(), rng_for(5, 0));
         for _ in 0..2000 {
-            net.train_step(sim.source(), &mut rng);
+            net.train_step(&mut inputs);
         }
         let exact = sim.measure(&net).unwrap().test_error;
         let emp = sim.empirical_test_error(&net, 17, 20_000);

@@ -10,7 +10,7 @@ use rand::Rng as _;
 use rand_distr::{Distribution, StandardNormal};
 
 use super::linalg::{axpy, dot, multi_axpy, vectorised};
-use crate::dataset::Dataset;
+use crate::dataset::{Dataset, Sampling};
 use crate::rng::Rng;
 use crate::spectrum::{Covariance, GroupBasis};
 
@@ -20,8 +20,8 @@ pub enum DataSource {
     /// Centred Gaussian inputs with covariance Ω.
     Gaussian(GaussianSampler),
     /// The samples of a real dataset, drawn uniformly with replacement (one uniform index per
-    /// input, from the same random stream).
-    Samples(Arc<Dataset>),
+    /// input) or by epochs (see [`InputStream`]).
+    Samples(Arc<Dataset>, Sampling),
 }
 
 impl DataSource {
@@ -34,15 +34,56 @@ impl DataSource {
     pub fn dim(&self) -> usize {
         match self {
             DataSource::Gaussian(s) => s.dim,
-            DataSource::Samples(d) => d.dim(),
+            DataSource::Samples(d, _) => d.dim(),
         }
     }
 
-    /// Draw one input into `x` (length D).
+    /// Draw one independent input into `x` (length D); a dataset's samples are drawn
+    /// uniformly with replacement whatever its [`Sampling`] (held-out test draws).
     pub fn sample(&self, rng: &mut Rng, x: &mut [f64]) {
         match self {
             DataSource::Gaussian(s) => s.sample(rng, x),
-            DataSource::Samples(d) => x.copy_from_slice(d.row(rng.random_range(0..d.len()))),
+            DataSource::Samples(d, _) => x.copy_from_slice(d.row(rng.random_range(0..d.len()))),
+        }
+    }
+}
+
+/// The training inputs of one replicate: its own random stream over a [`DataSource`], and for
+/// a dataset sampled by epochs the current epoch's order (a fresh Fisher–Yates shuffle of all
+/// samples, drawn from the same stream, at the start of every epoch).
+#[derive(Debug, Clone)]
+pub struct InputStream<'a> {
+    source: &'a DataSource,
+    rng: Rng,
+    order: Vec<usize>,
+    next: usize,
+}
+
+impl<'a> InputStream<'a> {
+    /// The stream of `source` driven by `rng`.
+    pub fn new(source: &'a DataSource, rng: Rng) -> Self {
+        InputStream {
+            source,
+            rng,
+            order: Vec::new(),
+            next: 0,
+        }
+    }
+
+    /// The next training input, into `x` (length D).
+    pub fn draw(&mut self, x: &mut [f64]) {
+        match self.source {
+            DataSource::Samples(d, Sampling::Epochs) => {
+                if self.next == self.order.len() {
+                    use rand::seq::SliceRandom;
+                    self.order = (0..d.len()).collect();
+                    self.order.shuffle(&mut self.rng);
+                    self.next = 0;
+                }
+                x.copy_from_slice(d.row(self.order[self.next]));
+                self.next += 1;
+            }
+            source => source.sample(&mut self.rng, x),
         }
     }
 }
@@ -215,5 +256,53 @@ impl GaussianSampler {
         {
             axpy(x, c * p, u);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::rng_for;
+
+    fn source(sampling: Sampling) -> DataSource {
+        let rows: Vec<f64> = (0..7).flat_map(|i| [i as f64, -(i as f64)]).collect();
+        DataSource::Samples(Arc::new(Dataset::from_rows(7, 2, rows).unwrap()), sampling)
+    }
+
+    fn draws(source: &DataSource, n: usize, seed: u64) -> Vec<usize> {
+        let mut s = InputStream::new(source, rng_for(seed, 0));
+        let mut x = [0.0; 2];
+        (0..n)
+            .map(|_| {
+                s.draw(&mut x);
+                x[0] as usize
+            })
+            .collect()
+    }
+
+    #[test]
+    fn epochs_visit_every_sample_once_per_epoch_in_fresh_orders() {
+        let src = source(Sampling::Epochs);
+        let d = draws(&src, 21, 3);
+        let epochs: Vec<Vec<usize>> = d.chunks(7).map(|c| c.to_vec()).collect();
+        for e in &epochs {
+            let mut sorted = e.clone();
+            sorted.sort();
+            assert_eq!(sorted, (0..7).collect::<Vec<_>>(), "{d:?}");
+        }
+        assert!(epochs[0] != epochs[1] || epochs[1] != epochs[2], "{d:?}");
+        assert_eq!(d, draws(&src, 21, 3), "reproducible from the seed");
+    }
+
+    #[test]
+    fn replacement_repeats_samples_within_an_epoch_length() {
+        // 21 draws from 7 samples with replacement: some sample repeats within the first 7
+        // draws with probability 1 − 7!/7⁷ ≈ 0.994; this seed does.
+        let d = draws(&source(Sampling::Replacement), 21, 3);
+        let mut first: Vec<usize> = d[..7].to_vec();
+        first.sort();
+        first.dedup();
+        assert!(first.len() < 7, "{d:?}");
+        assert!(d.iter().all(|&i| i < 7));
     }
 }

@@ -18,14 +18,14 @@ mod network;
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
-pub use data::{DataSource, GaussianSampler};
+pub use data::{DataSource, GaussianSampler, InputStream};
 pub use network::Network;
 
 use crate::activation::{test_error, KernelEvaluator};
 use crate::config::Experiment;
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::rng::{rng_for, stream, Rng};
+use crate::rng::{rng_for, stream};
 use crate::spectrum::Covariance;
 use crate::trajectory::{GroupDensity, OrderParams, Snapshot, Trajectory};
 
@@ -95,7 +95,9 @@ impl<'a> Simulator<'a> {
         let source = match &exp.samples {
             None => DataSource::gaussian(&exp.covariance),
             Some(s) => match s.inputs {
-                crate::config::Inputs::Samples => DataSource::Samples(s.samples.clone()),
+                crate::config::Inputs::Samples => {
+                    DataSource::Samples(s.samples.clone(), exp.config.data.sampling)
+                }
                 crate::config::Inputs::Gaussian => DataSource::gaussian(&s.covariance),
             },
         };
@@ -178,7 +180,7 @@ impl<'a> Simulator<'a> {
         let (w0, v0) = (net.encoder(), net.decoder());
         let d = self.exp.covariance.dim();
         let test_samples = self.exp.config.simulation.test_samples;
-        let mut rng: Rng = rng_for(seed, stream::TRAIN);
+        let mut inputs = InputStream::new(&self.source, rng_for(seed, stream::TRAIN));
         let mut trajectory = Trajectory::default();
         let mut steps = 0u64;
         let mut scale = None;
@@ -186,7 +188,7 @@ impl<'a> Simulator<'a> {
         for &t in &self.exp.times {
             let target = steps_at(t, d);
             while steps < target {
-                net.train_step(&self.source, &mut rng);
+                net.train_step(&mut inputs);
                 steps += 1;
                 if steps % PROGRESS_CHUNK == 0 {
                     progress(PROGRESS_CHUNK);

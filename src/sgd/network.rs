@@ -35,7 +35,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use super::data::DataSource;
+use super::data::InputStream;
 use super::linalg::{
     axpy, dot, dot_axpy, dot_lanes, lane_sum, multi_axpy, padded, scale, settle, settle_dot,
     vectorised, Lanes, LANES,
@@ -43,7 +43,6 @@ use super::linalg::{
 use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::model::{Model, Rule};
-use crate::rng::Rng;
 
 /// Columns per block (a multiple of [`LANES`]): a block of K rows and the residual block
 /// stay in cache between the kernels of a pass (512: measured fastest at D = 10⁴, K = 10).
@@ -289,11 +288,11 @@ impl Network {
         dot(&delta, &delta) / (2.0 * d as f64)
     }
 
-    /// One training step on B fresh inputs drawn from `source`.
-    pub fn train_step(&mut self, source: &DataSource, rng: &mut Rng) {
+    /// One training step on the next B inputs of `inputs`.
+    pub fn train_step(&mut self, inputs: &mut InputStream<'_>) {
         let (d, dp) = (self.dim, self.stride);
         for x in self.xs.chunks_exact_mut(dp) {
-            source.sample(rng, &mut x[..d]);
+            inputs.draw(&mut x[..d]);
         }
         self.update();
     }
