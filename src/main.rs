@@ -257,45 +257,26 @@ fn run() -> anyhow::Result<()> {
             };
             match load(&args.common)? {
                 Some((Loaded::MeanField(config, exp), out)) => {
-                    let report = aedyn::cli::mean_field_simulate(&config, &exp, &out, &opts)?;
-                    for (seed, e) in &report.failures {
-                        eprintln!("seed {seed} failed: {e}");
-                    }
-                    eprintln!(
-                    "simulate (mean-field): {} seeds finished, {} failed, {:.0} steps/s, {:.1} s → {}",
-                    report.runs.len(),
-                    report.failures.len(),
-                    report.steps_per_second,
-                    report.wall_seconds,
-                    out.display()
-                );
-                    if !report.failures.is_empty() {
-                        anyhow::bail!(
-                            "{} seeds failed (finished seeds were written)",
-                            report.failures.len()
-                        );
-                    }
+                    let r = aedyn::cli::mean_field_simulate(&config, &exp, &out, &opts)?;
+                    let failures: Vec<_> = r.failures.iter().map(|(s, e)| (*s, e)).collect();
+                    report_simulation(
+                        "simulate (mean-field)",
+                        r.runs.len(),
+                        &failures,
+                        (r.steps_per_second, r.wall_seconds),
+                        &out,
+                    )?;
                 }
                 Some((Loaded::Autoencoder(exp), out)) => {
-                    let report = aedyn::cli::simulate(&exp, &out, &opts)?;
-                    for (seed, e) in &report.failures {
-                        eprintln!("seed {seed} failed: {e}");
-                    }
-                    eprintln!(
-                        "simulate: {} seeds finished, {} failed, {:.0} steps/s, {:.1} s → {}",
-                        report.runs.len(),
-                        report.failures.len(),
-                        report.steps_per_second,
-                        report.wall_seconds,
-                        out.display()
-                    );
-                    if !report.failures.is_empty() {
-                        anyhow::bail!(
-                            "{} of {} seeds failed (finished seeds were written)",
-                            report.failures.len(),
-                            report.failures.len() + report.runs.len()
-                        );
-                    }
+                    let r = aedyn::cli::simulate(&exp, &out, &opts)?;
+                    let failures: Vec<_> = r.failures.iter().map(|(s, e)| (*s, e)).collect();
+                    report_simulation(
+                        "simulate",
+                        r.runs.len(),
+                        &failures,
+                        (r.steps_per_second, r.wall_seconds),
+                        &out,
+                    )?;
                 }
                 None => {}
             }
@@ -448,4 +429,31 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Print the failed seeds and a one-line summary of a simulation; an error if any seed failed
+/// (the finished seeds were written).
+fn report_simulation(
+    what: &str,
+    finished: usize,
+    failures: &[(u64, &aedyn::Error)],
+    (steps_per_second, wall_seconds): (f64, f64),
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    for (seed, e) in failures {
+        eprintln!("seed {seed} failed: {e}");
+    }
+    eprintln!(
+        "{what}: {finished} seeds finished, {} failed, {steps_per_second:.0} steps/s, {wall_seconds:.1} s → {}",
+        failures.len(),
+        out.display()
+    );
+    if !failures.is_empty() {
+        anyhow::bail!(
+            "{} of {} seeds failed (finished seeds were written)",
+            failures.len(),
+            failures.len() + finished
+        );
+    }
+    Ok(())
 }
