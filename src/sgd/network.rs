@@ -404,19 +404,13 @@ impl Network {
             }
             // Δ_b −= κ Σ_{a ∈ units} g(λ_b^a) row^a: all units first (sgd), or unit by unit
             // below (truncated).
-            let subtract = |res: &mut [f64], blk: &[f64], units: std::ops::Range<usize>| {
-                let rows = &blk[units.start * len..];
-                for (b, rb) in res.chunks_exact_mut(len).enumerate() {
-                    let a = &self.minus_kappa_act[b * k + units.start..b * k + units.end];
-                    multi_axpy(rb, a, rows, len, 0);
-                }
-            };
+            let mka = &self.minus_kappa_act;
             if !r.truncated {
-                subtract(res, blk, 0..k);
+                subtract_units(res, blk, mka, k, len, 0..k);
             }
             for unit in 0..k {
                 if r.truncated {
-                    subtract(res, blk, unit..unit + 1);
+                    subtract_units(res, blk, mka, k, len, unit..unit + 1);
                 }
                 let row = &mut blk[unit * len..(unit + 1) * len];
                 if nb == 1 {
@@ -433,5 +427,22 @@ impl Network {
                 scale(row, decay);
             }
         }
+    }
+}
+
+/// `Δ_b −= κ Σ_{a ∈ units} g(λ_b^a) row^a` on one column block of `len` columns: `res` holds
+/// the B residual pieces, `blk` the K row pieces, `mka[b·K + a] = −κ g(λ_b^a)`.
+#[inline(always)]
+fn subtract_units(
+    res: &mut [f64],
+    blk: &[f64],
+    mka: &[f64],
+    k: usize,
+    len: usize,
+    units: std::ops::Range<usize>,
+) {
+    let rows = &blk[units.start * len..];
+    for (b, rb) in res.chunks_exact_mut(len).enumerate() {
+        multi_axpy(rb, &mka[b * k + units.start..b * k + units.end], rows, len, 0);
     }
 }
