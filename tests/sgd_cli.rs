@@ -75,29 +75,36 @@ fn same_seeds_give_bit_identical_files_for_one_and_two_threads() {
 
 #[test]
 fn a_diverging_seed_fails_loudly_and_the_others_are_kept() {
-    // Linear units with η = 34 at D = 60: at the edge of stability; with these fixed seeds
-    // (and the sampler's random order) seed 0 blows up and seeds 1, 2, 3 finish.
+    // Linear units with η = 36 at D = 60: at the edge of stability, so that of 8 seeds some
+    // blow up and some finish (with the current random streams: 2 and 6). Which ones depends
+    // on the exact random streams and arithmetic, so the test asserts the contract only: every
+    // failed seed is reported with its time, and exactly the other seeds are written.
     let config = SMALL
         .replace("hidden = 3", "hidden = 3\nactivation = \"linear\"")
-        .replace("[simulation]", "[training]\nlr = 34.0\n[simulation]");
+        .replace("[simulation]", "[training]\nlr = 36.0\n[simulation]")
+        .replace("seeds = 4", "seeds = 8");
     let dir = tempfile::tempdir().unwrap();
     let out = simulate(&config, dir.path(), "2", &["--quiet"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("simulation seed 0 diverged at t ="),
-        "{stderr}"
-    );
     let run: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("out/run.json")).unwrap()).unwrap();
-    let failed: Vec<u64> = run["status"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["status"] == "failed")
-        .map(|s| s["seed"].as_u64().unwrap())
-        .collect();
-    assert_eq!(failed, [0]);
+    let status = |which: &str| -> Vec<String> {
+        run["status"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["status"] == which)
+            .map(|s| s["seed"].as_u64().unwrap().to_string())
+            .collect()
+    };
+    let (failed, ok) = (status("failed"), status("ok"));
+    assert!(!failed.is_empty() && !ok.is_empty(), "{stderr}");
+    assert_eq!(failed.len() + ok.len(), 8);
+    for seed in &failed {
+        let line = format!("simulation seed {seed} diverged at t =");
+        assert!(stderr.contains(&line), "{stderr}");
+    }
     let sim = std::fs::read_to_string(dir.path().join("out/sim.csv")).unwrap();
     let mut seeds: Vec<&str> = sim
         .lines()
@@ -105,5 +112,5 @@ fn a_diverging_seed_fails_loudly_and_the_others_are_kept() {
         .map(|l| l.split(',').next().unwrap())
         .collect();
     seeds.dedup();
-    assert_eq!(seeds, ["1", "2", "3"]);
+    assert_eq!(seeds, ok);
 }

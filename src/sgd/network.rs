@@ -443,6 +443,12 @@ fn subtract_units(
 ) {
     let rows = &blk[units.start * len..];
     for (b, rb) in res.chunks_exact_mut(len).enumerate() {
-        multi_axpy(rb, &mka[b * k + units.start..b * k + units.end], rows, len, 0);
+        multi_axpy(
+            rb,
+            &mka[b * k + units.start..b * k + units.end],
+            rows,
+            len,
+            0,
+        );
     }
 }
