@@ -8,7 +8,8 @@
 //! directions entry by entry, so no direction pass).
 //!
 //! Per step, the network makes two passes over its K×D weights (`sgd::network` module docs)
-//! and the sampler one sweep over x; the kernels run with AVX2 when the CPU has it.
+//! and the sampler one sweep over x; the kernels run with AVX-512 or AVX2 + FMA when the CPU
+//! has them (the same arithmetic either way: `sgd::linalg`).
 
 use aedyn::config::Config;
 use aedyn::rng::{rng_for, stream};

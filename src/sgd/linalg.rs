@@ -8,8 +8,9 @@
 //! x86-64; on an x86-64 CPU without FMA, `mul_add` falls back to the C library's exact — and
 //! slow — software `fma`).
 //!
-//! 32 lanes: a dot product's accumulators form four AVX-512 registers (eight AVX2 ones), so
-//! that the loop is not bound by the latency of one chain of additions.
+//! 32 lanes: a dot product's accumulators form four AVX-512 registers (eight AVX2 ones), four
+//! independent chains of additions, so that a loop is bound by loads and stores rather than by
+//! the latency of one chain.
 
 /// Independent accumulators of a lane-wise dot product (and the unit of padded lengths).
 pub const LANES: usize = 32;
@@ -22,6 +23,13 @@ pub fn padded(n: usize) -> usize {
     n.div_ceil(LANES) * LANES
 }
 
+/// Lanes per register group: four groups of eight make the [`LANES`] accumulators. Kernels
+/// keep each group in its own local array (small arrays stay in registers).
+const GROUP: usize = 8;
+
+/// One group of [`GROUP`] lanes.
+type Group = [f64; GROUP];
+
 /// A slice of exactly [`GROUP`] numbers as an array reference.
 #[inline(always)]
 fn group(c: &[f64]) -> &Group {
@@ -33,13 +41,6 @@ fn group(c: &[f64]) -> &Group {
 fn group_mut(c: &mut [f64]) -> &mut Group {
     c.try_into().expect("a group of lanes")
 }
-
-/// Lanes per register group: four groups of eight make the [`LANES`] accumulators. Kernels
-/// keep each group in its own local array (small arrays stay in registers).
-const GROUP: usize = 8;
-
-/// One group of [`GROUP`] lanes.
-type Group = [f64; GROUP];
 
 /// The four groups of a [`Lanes`] accumulator.
 #[inline(always)]
