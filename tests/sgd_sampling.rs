@@ -4,7 +4,7 @@
 use aedyn::activation::Activation;
 use aedyn::config::Config;
 use aedyn::rng::{rng_for, Rng};
-use aedyn::sgd::{DataSource, Simulator};
+use aedyn::sgd::{DataSource, Frame, Simulator};
 use aedyn::spectrum::{Covariance, GroupBasis, SpikeDirections, SpikedParams};
 use nalgebra::{DMatrix, DVector};
 use rand_distr::{Distribution, StandardNormal};
@@ -30,9 +30,34 @@ fn orthonormal(rng: &mut Rng, n: usize, d: usize, against: &[DVector<f64>]) -> V
     out
 }
 
+/// The sources of `cov` to check: the plain one, and the one in its eigenframe (its samples
+/// mapped back to the original coordinates) whenever the eigenframe applies, as the simulator
+/// uses it; `frame_expected`: whether it must apply.
+fn sources(cov: &Covariance, frame_expected: bool) -> Vec<(&'static str, Source)> {
+    let mut out = vec![("plain", Source(DataSource::gaussian(cov), None))];
+    let (framed, frame) = DataSource::gaussian_in_eigenframe(cov);
+    assert_eq!(frame.is_some(), frame_expected);
+    if frame.is_some() {
+        out.push(("eigenframe", Source(framed, frame)));
+    }
+    out
+}
+
+/// A data source, with the eigenframe its samples are in.
+struct Source(DataSource, Option<Frame>);
+
+impl Source {
+    fn sample(&self, rng: &mut Rng, x: &mut [f64]) {
+        self.0.sample(rng, x);
+        if let Some(f) = &self.1 {
+            f.backward(x);
+        }
+    }
+}
+
 /// Second moments `E[(a·x)(b·x)]` over `N` samples for the given directions: a matrix.
-fn projected_moments(source: &DataSource, dirs: &[DVector<f64>], seed: u64) -> DMatrix<f64> {
-    let d = source.dim();
+fn projected_moments(source: &Source, dirs: &[DVector<f64>], seed: u64) -> DMatrix<f64> {
+    let d = source.0.dim();
     let mut rng = rng_for(seed, 0);
     let mut x = vec![0.0; d];
     let m = dirs.len();
@@ -104,7 +129,6 @@ fn spiked_inputs_have_the_spiked_covariance() {
             seed: 3,
         })
         .unwrap();
-        let source = DataSource::gaussian(&cov);
         let spikes = explicit_rows(&cov);
         assert_eq!(spikes.len(), 2);
         let spike_dirs: Vec<DVector<f64>> = spikes.iter().map(|(_, u)| u.clone()).collect();
@@ -116,8 +140,11 @@ fn spiked_inputs_have_the_spiked_covariance() {
             .map(|(r, _)| *r)
             .chain(std::iter::repeat_n(bulk, 3))
             .collect();
-        let s = projected_moments(&source, &dirs, 11);
-        check_moments(&format!("spiked {directions:?}"), &s, &rho);
+        let dense = directions != SpikeDirections::Canonical;
+        for (how, source) in sources(&cov, dense) {
+            let s = projected_moments(&source, &dirs, 11);
+            check_moments(&format!("spiked {directions:?}, {how}"), &s, &rho);
+        }
     }
 }
 
@@ -137,7 +164,6 @@ fn file_spectra_have_their_covariance() {
     let u = DMatrix::from_columns(&q);
     for vectors in [Some(&u), None] {
         let cov = Covariance::from_eigen(&values, vectors, None).unwrap();
-        let source = DataSource::gaussian(&cov);
         let picks = [2usize, 0, 1, 5, 30, 39];
         let dirs: Vec<DVector<f64>> = picks
             .iter()
@@ -147,8 +173,11 @@ fn file_spectra_have_their_covariance() {
             })
             .collect();
         let rho: Vec<f64> = picks.iter().map(|&i| values[i]).collect();
-        let s = projected_moments(&source, &dirs, 12);
-        check_moments(&format!("eigen, vectors {}", vectors.is_some()), &s, &rho);
+        for (how, source) in sources(&cov, vectors.is_some()) {
+            let s = projected_moments(&source, &dirs, 12);
+            let what = format!("eigen, vectors {}, {how}", vectors.is_some());
+            check_moments(&what, &s, &rho);
+        }
     }
 }
 

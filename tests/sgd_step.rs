@@ -5,7 +5,7 @@
 use aedyn::activation::Activation;
 use aedyn::model::{Model, Rule};
 use aedyn::rng::{rng_for, Rng};
-use aedyn::sgd::Network;
+use aedyn::sgd::{Frame, Network};
 use nalgebra::{DMatrix, DVector};
 use rand_distr::{Distribution, StandardNormal};
 
@@ -397,14 +397,11 @@ fn sanger_step_matches_its_formula() {
 /// encoder update the network defers from the previous step.
 const STEPS: usize = 4;
 
-#[test]
-fn several_steps_of_each_rule_match_the_spec_formula() {
-    // The network keeps part of each step pending until the next one (module docs of
-    // sgd::network): several steps in a row, observed only at the end, must equal the spec's
-    // updates iterated. D = 7 is not a multiple of the padding width, so the padding is
-    // exercised too.
+/// Every rule, with weight decay, a bias and minibatches where they apply: (name, model,
+/// trained bias, B).
+fn rule_cases() -> Vec<(&'static str, Model, bool, usize)> {
     let erf = Activation::Erf;
-    let mut cases: Vec<(&str, Model, bool, usize)> = Vec::new();
+    let mut cases: Vec<(&'static str, Model, bool, usize)> = Vec::new();
     let mut sgd = model(erf, Rule::Sgd);
     sgd.weight_decay = 0.7;
     cases.push(("sgd + weight decay", sgd.clone(), false, 1));
@@ -424,7 +421,16 @@ fn several_steps_of_each_rule_match_the_spec_formula() {
     let mut sanger = model(Activation::Linear, Rule::Sanger);
     sanger.weight_decay = 0.5;
     cases.push(("sanger + weight decay", sanger, false, 1));
-    for (name, m, with_bias, batch) in cases {
+    cases
+}
+
+#[test]
+fn several_steps_of_each_rule_match_the_spec_formula() {
+    // The network keeps part of each step pending until the next one (module docs of
+    // sgd::network): several steps in a row, observed only at the end, must equal the spec's
+    // updates iterated. D = 7 is not a multiple of the padding width, so the padding is
+    // exercised too.
+    for (name, m, with_bias, batch) in rule_cases() {
         let mut truth = case(6, batch);
         let beta = with_bias.then_some(&truth.beta);
         let mut net = Network::new(&m, &truth.w, &truth.v, beta, batch).unwrap();
@@ -479,5 +485,53 @@ fn several_steps_of_each_rule_match_the_spec_formula() {
             (got - want).abs() <= tol * want.max(1.0),
             "{what}: loss {got} vs truth {want}"
         );
+    }
+}
+
+#[test]
+fn training_in_a_rotated_frame_is_the_rotated_training() {
+    // The simulator trains in the eigenframe of Ω (sgd::Frame): from W0 Fᵀ, V0 Fᵀ on the
+    // inputs F x it must give the same network as from W0, V0 on x, mapped by Fᵀ. (SGD is
+    // equivariant under orthogonal maps; the frame reflects everything off the directions'
+    // span, so a wrong term in any rule would show.)
+    let mut rng = rng_for(8, 0);
+    let u = gaussian(&mut rng, D, 3, 1.0).qr().q().transpose(); // 3 orthonormal rows
+    let frame = Frame::new(&u);
+    for (name, m, with_bias, batch) in rule_cases() {
+        let c = case(6, batch);
+        let beta = with_bias.then_some(&c.beta);
+        let mut plain = Network::new(&m, &c.w, &c.v, beta, batch).unwrap();
+        let (w0, v0) = (frame.rows_forward(&c.w), frame.rows_forward(&c.v));
+        let mut rotated = Network::new(&m, &w0, &v0, beta, batch).unwrap();
+        for step in 0..STEPS {
+            let x = case(100 + step as u64, batch).x;
+            plain.step_on(x.transpose().as_slice()).unwrap();
+            rotated
+                .step_on(frame.rows_forward(&x).transpose().as_slice())
+                .unwrap();
+        }
+        // The two differ by the rounding of the reflections and of the steps.
+        let tol = STEPS as f64 * FORMULA_TOL;
+        let back = |m: DMatrix<f64>| frame.rows_backward(&m);
+        assert_close(
+            &format!("{name}: W"),
+            back(rotated.encoder()).as_slice(),
+            plain.encoder().as_slice(),
+            tol,
+        );
+        assert_close(
+            &format!("{name}: V"),
+            back(rotated.decoder()).as_slice(),
+            plain.decoder().as_slice(),
+            tol,
+        );
+        if with_bias {
+            assert_close(
+                &format!("{name}: β"),
+                rotated.beta().unwrap().as_slice(),
+                plain.beta().unwrap().as_slice(),
+                tol,
+            );
+        }
     }
 }

@@ -6,9 +6,12 @@
 
 use std::sync::Arc;
 
+use nalgebra::DMatrix;
+
 use rand::Rng as _;
 use rand_distr::{Distribution, StandardNormal};
 
+use super::frame::Frame;
 use super::linalg::{axpy, dot, multi_axpy, vectorised};
 use crate::dataset::{Dataset, Sampling};
 use crate::rng::Rng;
@@ -28,6 +31,15 @@ impl DataSource {
     /// The Gaussian source of `cov`.
     pub fn gaussian(cov: &Covariance) -> Self {
         DataSource::Gaussian(GaussianSampler::new(cov))
+    }
+
+    /// The Gaussian source of `cov` in its eigenframe when that is cheaper (see
+    /// [`GaussianSampler::in_eigenframe`]), with the frame; else [`DataSource::gaussian`].
+    pub fn gaussian_in_eigenframe(cov: &Covariance) -> (Self, Option<Frame>) {
+        match GaussianSampler::in_eigenframe(cov) {
+            Some((sampler, frame)) => (DataSource::Gaussian(sampler), Some(frame)),
+            None => (DataSource::gaussian(cov), None),
+        }
     }
 
     /// The input dimension D.
@@ -139,13 +151,11 @@ pub struct GaussianSampler {
 }
 
 impl GaussianSampler {
-    /// The sampler of the covariance `cov`.
-    pub fn new(cov: &Covariance) -> Self {
-        let dim = cov.dim();
-        let groups = cov.spectrum().groups();
-        let bases = cov.bases();
-        // The implicit base group: the complement, else the largest explicit-vector group.
-        let base_group = bases
+    /// The implicit base group of `cov`: the complement, else the largest explicit-vector
+    /// group (None: no base, b = 0).
+    fn base_group(cov: &Covariance) -> Option<usize> {
+        let (groups, bases) = (cov.spectrum().groups(), cov.bases());
+        bases
             .iter()
             .position(|b| *b == GroupBasis::Complement)
             .or_else(|| {
@@ -155,7 +165,62 @@ impl GaussianSampler {
                     .filter(|(_, b)| matches!(b, GroupBasis::Vectors(_)))
                     .max_by_key(|(g, _)| groups[*g].multiplicity)
                     .map(|(g, _)| g)
-            });
+            })
+    }
+
+    /// The sampler of `cov` in its eigenframe F (see [`Frame`]): the explicit directions of
+    /// the non-base groups, `u_0..u_{n−1}` in spectrum order, become the axes `±e_0..±e_{n−1}`,
+    /// and the inputs are `x' = s ∘ ξ` with `s_m = √ρ_{G(m)}` for m < n and `√b` beyond: exactly
+    /// `N(0, F Ω Fᵀ)`, at the cost of D normals. `None` when that gains nothing: no dense
+    /// explicit direction (canonical spikes, diagonal Ω), or coordinate groups (diagonal
+    /// already, and not kept on the axes by the reflections).
+    pub fn in_eigenframe(cov: &Covariance) -> Option<(GaussianSampler, Frame)> {
+        let dim = cov.dim();
+        let groups = cov.spectrum().groups();
+        let base_group = Self::base_group(cov);
+        let b = base_group.map_or(0.0, |g| groups[g].rho);
+        let mut rows: Vec<f64> = Vec::new();
+        let mut scale: Vec<f64> = Vec::new();
+        let mut dense = false;
+        for (g, basis) in cov.bases().iter().enumerate() {
+            match basis {
+                _ if Some(g) == base_group => {}
+                GroupBasis::Coordinates(_) => return None,
+                GroupBasis::Vectors(u) => {
+                    for row in u.row_iter() {
+                        let nz = row.iter().filter(|x| **x != 0.0).count();
+                        dense |= nz * SPARSE_FRACTION > dim;
+                        rows.extend(row.iter());
+                        scale.push(groups[g].rho.sqrt());
+                    }
+                }
+                GroupBasis::Complement => unreachable!("the complement is the base group"),
+            }
+        }
+        if !dense {
+            return None;
+        }
+        let n = scale.len();
+        let frame = Frame::new(&DMatrix::from_row_slice(n, dim, &rows));
+        scale.resize(dim, b.sqrt());
+        let sampler = GaussianSampler {
+            dim,
+            base: b.sqrt(),
+            scale: Some(scale),
+            spikes: Vec::new(),
+            dense: Vec::new(),
+            projected: Vec::new(),
+            projected_coefficients: Vec::new(),
+        };
+        Some((sampler, frame))
+    }
+
+    /// The sampler of the covariance `cov`.
+    pub fn new(cov: &Covariance) -> Self {
+        let dim = cov.dim();
+        let groups = cov.spectrum().groups();
+        let bases = cov.bases();
+        let base_group = Self::base_group(cov);
         let b = base_group.map_or(0.0, |g| groups[g].rho);
         let mut sampler = GaussianSampler {
             dim,

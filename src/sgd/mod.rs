@@ -12,6 +12,7 @@
 //! (B > 1) a step averages B gradients, and time still counts steps: `t = steps/D`.
 
 mod data;
+mod frame;
 mod linalg;
 mod network;
 
@@ -19,6 +20,7 @@ use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
 pub use data::{DataSource, GaussianSampler, InputStream};
+pub use frame::Frame;
 pub use network::Network;
 
 use crate::activation::{test_error, KernelEvaluator};
@@ -74,9 +76,17 @@ pub struct SeedRun {
 }
 
 /// Simulates an [`Experiment`] with SGD.
+///
+/// Gaussian inputs with dense explicit eigendirections are drawn in the eigenframe of Ω
+/// ([`Frame`]; O(D) per input instead of O(D) per direction): the networks of
+/// [`Simulator::initial_network`] and the inputs of [`Simulator::source`] live in that frame,
+/// and [`Simulator::measure`] / [`Simulator::weights`] map the weights back, so every output
+/// is in the original coordinates.
 pub struct Simulator<'a> {
     exp: &'a Experiment,
     source: DataSource,
+    /// The eigenframe the simulation runs in, if any.
+    frame: Option<Frame>,
     evaluator: KernelEvaluator,
     /// The exact covariance of the inputs when it differs from the theory's (binned) one.
     exact: Option<&'a Covariance>,
@@ -92,26 +102,45 @@ impl<'a> Simulator<'a> {
                 "a simulation needs weights: use \"random\" or \"weights\", not \"densities\"",
             ));
         }
-        let source = match &exp.samples {
-            None => DataSource::gaussian(&exp.covariance),
+        let (source, frame) = match &exp.samples {
+            None => DataSource::gaussian_in_eigenframe(&exp.covariance),
             Some(s) => match s.inputs {
-                crate::config::Inputs::Samples => {
-                    DataSource::Samples(s.samples.clone(), exp.config.data.sampling)
+                crate::config::Inputs::Samples => (
+                    DataSource::Samples(s.samples.clone(), exp.config.data.sampling),
+                    None,
+                ),
+                crate::config::Inputs::Gaussian => {
+                    DataSource::gaussian_in_eigenframe(&s.covariance)
                 }
-                crate::config::Inputs::Gaussian => DataSource::gaussian(&s.covariance),
             },
         };
         Ok(Simulator {
             exp,
             source,
+            frame,
             evaluator: KernelEvaluator::new(exp.model.activation, exp.quadrature_nodes)?,
             exact: exp.samples.as_ref().map(|s| &s.covariance),
         })
     }
 
-    /// The input source.
+    /// The input source (in the simulation's frame, see [`Simulator::frame`]).
     pub fn source(&self) -> &DataSource {
         &self.source
+    }
+
+    /// The eigenframe the simulation runs in (`None`: the original coordinates).
+    pub fn frame(&self) -> Option<&Frame> {
+        self.frame.as_ref()
+    }
+
+    /// The encoder and decoder of `net` (a network of this simulator, in its frame) in the
+    /// original coordinates.
+    pub fn weights(&self, net: &Network) -> (DMatrix<f64>, DMatrix<f64>) {
+        let (w, v) = (net.encoder(), net.decoder());
+        match &self.frame {
+            Some(f) => (f.rows_backward(&w), f.rows_backward(&v)),
+            None => (w, v),
+        }
     }
 
     /// Total steps of one replicate (to the last output time).
@@ -125,12 +154,15 @@ impl<'a> Simulator<'a> {
             .unwrap_or(0)
     }
 
-    /// The network of replicate `seed` at initialisation.
+    /// The network of replicate `seed` at initialisation (in the simulation's frame).
     pub fn initial_network(&self, seed: u64) -> Result<Network> {
-        let (w0, v0) = self
+        let (mut w0, mut v0) = self
             .exp
             .initial_weights(seed)
             .expect("checked in Simulator::new");
+        if let Some(f) = &self.frame {
+            (w0, v0) = (f.rows_forward(&w0), f.rows_forward(&v0));
+        }
         Network::new(
             &self.exp.model,
             &w0,
@@ -143,12 +175,14 @@ impl<'a> Simulator<'a> {
     /// Exact measurement of `net` (spec §2: densities from the weights through the
     /// covariance's group structure, O(K·D·n_explicit + K²·D); §3.6: test error).
     pub fn measure(&self, net: &Network) -> Result<Measurement> {
+        let (w, v) = self.weights(net);
         measure(
             &self.exp.covariance,
             self.exact,
             &self.exp.model,
             &self.evaluator,
-            net,
+            (&w, &v),
+            net.beta(),
         )
     }
 
@@ -177,7 +211,7 @@ impl<'a> Simulator<'a> {
     /// number of steps made since its previous call.
     pub fn run_seed(&self, seed: u64, progress: &(dyn Fn(u64) + Sync)) -> Result<SeedRun> {
         let mut net = self.initial_network(seed)?;
-        let (w0, v0) = (net.encoder(), net.decoder());
+        let (w0, v0) = self.weights(&net);
         let d = self.exp.covariance.dim();
         let test_samples = self.exp.config.simulation.test_samples;
         let mut inputs = InputStream::new(&self.source, rng_for(seed, stream::TRAIN));
@@ -252,7 +286,8 @@ impl<'a> Simulator<'a> {
     }
 }
 
-/// Exact measurement of `net` for data covariance `cov` (see [`Simulator::measure`]). When
+/// Exact measurement of the network with encoder and decoder `weights` (K×D each) and biases
+/// `beta` for data covariance `cov` (see [`Simulator::measure`]). When
 /// `cov` is a binned approximation of the inputs' covariance `exact`, the group densities are
 /// still those of `cov`'s groups (exact projections on each bin's eigenvectors), while the
 /// order parameters and the test error use the exact eigenvalues.
@@ -261,13 +296,13 @@ pub fn measure(
     exact: Option<&Covariance>,
     model: &Model,
     evaluator: &KernelEvaluator,
-    net: &Network,
+    (w, v): (&DMatrix<f64>, &DMatrix<f64>),
+    beta: Option<DVector<f64>>,
 ) -> Result<Measurement> {
-    let (w, v) = (net.encoder(), net.decoder());
     let (k, d) = (w.nrows(), w.ncols());
     // Rows of y: ω-side w^k and ν̃-side v^k/√D, so S_G = [[q_G, r_Gᵀ], [r_G, t_G]].
     let mut y = DMatrix::zeros(2 * k, d);
-    y.view_mut((0, 0), (k, d)).copy_from(&w);
+    y.view_mut((0, 0), (k, d)).copy_from(w);
     y.view_mut((k, 0), (k, d))
         .copy_from(&(v / (d as f64).sqrt()));
     let groups: Vec<GroupDensity> = cov
@@ -275,7 +310,6 @@ pub fn measure(
         .iter()
         .map(GroupDensity::from_moment)
         .collect();
-    let beta: Option<DVector<f64>> = net.beta();
     let op = match exact {
         Some(ex) => {
             let fine: Vec<GroupDensity> = ex
