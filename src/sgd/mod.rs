@@ -156,11 +156,16 @@ impl<'a> Simulator<'a> {
 
     /// The network of replicate `seed` at initialisation (in the simulation's frame).
     pub fn initial_network(&self, seed: u64) -> Result<Network> {
+        self.network_at_init(seed, self.frame.as_ref())
+    }
+
+    /// The network of replicate `seed` at initialisation, its weights mapped into `frame`.
+    fn network_at_init(&self, seed: u64, frame: Option<&Frame>) -> Result<Network> {
         let (mut w0, mut v0) = self
             .exp
             .initial_weights(seed)
             .expect("checked in Simulator::new");
-        if let Some(f) = &self.frame {
+        if let Some(f) = frame {
             (w0, v0) = (f.rows_forward(&w0), f.rows_forward(&v0));
         }
         Network::new(
@@ -211,7 +216,11 @@ impl<'a> Simulator<'a> {
     /// number of steps made since its previous call.
     pub fn run_seed(&self, seed: u64, progress: &(dyn Fn(u64) + Sync)) -> Result<SeedRun> {
         let mut net = self.initial_network(seed)?;
-        let (w0, v0) = self.weights(&net);
+        // The initial weights exactly as configured (not through the frame and back).
+        let (w0, v0) = {
+            let net0 = self.network_at_init(seed, None)?;
+            (net0.encoder(), net0.decoder())
+        };
         let d = self.exp.covariance.dim();
         let test_samples = self.exp.config.simulation.test_samples;
         let mut inputs = InputStream::new(&self.source, rng_for(seed, stream::TRAIN));
