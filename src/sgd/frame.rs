@@ -47,26 +47,31 @@ impl Frame {
         // Columns of Uᵀ, reflected in place one after another.
         let mut cols: Vec<Vec<f64>> = (0..n).map(|m| u.row(m).iter().copied().collect()).collect();
         let mut reflectors = Vec::with_capacity(n);
-        for m in 0..n {
-            let x = &cols[m][m..];
-            let norm = dot(x, x).sqrt();
-            let alpha = if x[0] > 0.0 { -norm } else { norm };
-            let mut v = x.to_vec();
-            v[0] -= alpha;
-            let vv = dot(&v, &v);
-            if vv == 0.0 {
-                continue; // already ±e_m below row m (only for a zero column: not orthonormal)
-            }
-            let h = Reflector {
-                start: m,
-                v,
-                beta: 2.0 / vv,
-            };
-            for col in &mut cols[m..] {
-                h.apply(col);
-            }
-            reflectors.push(h);
-        }
+        vectorised(
+            #[inline(always)]
+            || {
+                for m in 0..n {
+                    let x = &cols[m][m..];
+                    let norm = dot(x, x).sqrt();
+                    let alpha = if x[0] > 0.0 { -norm } else { norm };
+                    let mut v = x.to_vec();
+                    v[0] -= alpha;
+                    let vv = dot(&v, &v);
+                    if vv == 0.0 {
+                        continue; // a zero column (the rows were not orthonormal)
+                    }
+                    let h = Reflector {
+                        start: m,
+                        v,
+                        beta: 2.0 / vv,
+                    };
+                    for col in &mut cols[m..] {
+                        h.apply(col);
+                    }
+                    reflectors.push(h);
+                }
+            },
+        );
         Frame { dim, reflectors }
     }
 
