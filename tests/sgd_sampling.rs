@@ -114,7 +114,8 @@ fn explicit_rows(cov: &Covariance) -> Vec<(f64, DVector<f64>)> {
 
 #[test]
 fn spiked_inputs_have_the_spiked_covariance() {
-    let d = 100;
+    // D above the sampler's chunk of 512 columns: several chunks, with and without axes.
+    let d = 600;
     for directions in [
         SpikeDirections::Random,
         SpikeDirections::Sinusoidal,

@@ -132,14 +132,16 @@ struct Spike {
 /// normals and O(D) work per dense explicit direction (O(non-zeros) for sparse ones). One
 /// sweep over x in chunks draws ξ, rescales it and adds the dense directions' terms; the
 /// rare ρ_G < b groups take two more passes. Random order: the coefficients of the groups
-/// with ρ_G ≥ b in spectrum order, then ξ_0..ξ_{D−1}.
+/// with ρ_G ≥ b in spectrum order, then ξ_0..ξ_{D−1}. In the eigenframe
+/// ([`GaussianSampler::in_eigenframe`]) only `x = s ∘ ξ` remains.
 #[derive(Debug, Clone)]
 pub struct GaussianSampler {
     dim: usize,
-    /// `√b`, when no coordinate group changes the per-coordinate scale.
+    /// `√b`: the scale of the coordinates beyond `scale`.
     base: f64,
-    /// Per-coordinate scale `s_i` (only with canonical-basis groups).
-    scale: Option<Vec<f64>>,
+    /// The per-coordinate scale `s_i` of the leading coordinates `i < scale.len()` (with
+    /// canonical-basis groups: all D; in the eigenframe: the n explicit axes; else none).
+    scale: Vec<f64>,
     /// The directions of the groups with ρ_G ≥ b, in spectrum order.
     spikes: Vec<Spike>,
     /// The dense ones among them as rows, n_dense × D, in the same order.
@@ -200,13 +202,11 @@ impl GaussianSampler {
         if !dense {
             return None;
         }
-        let n = scale.len();
-        let frame = Frame::new(&DMatrix::from_row_slice(n, dim, &rows));
-        scale.resize(dim, b.sqrt());
+        let frame = Frame::new(&DMatrix::from_row_slice(scale.len(), dim, &rows));
         let sampler = GaussianSampler {
             dim,
             base: b.sqrt(),
-            scale: Some(scale),
+            scale,
             spikes: Vec::new(),
             dense: Vec::new(),
             projected: Vec::new(),
@@ -225,7 +225,7 @@ impl GaussianSampler {
         let mut sampler = GaussianSampler {
             dim,
             base: b.sqrt(),
-            scale: None,
+            scale: Vec::new(),
             spikes: Vec::new(),
             dense: Vec::new(),
             projected: Vec::new(),
@@ -238,7 +238,8 @@ impl GaussianSampler {
             let rho = groups[g].rho;
             match basis {
                 GroupBasis::Coordinates(idx) => {
-                    let s = sampler.scale.get_or_insert_with(|| vec![b.sqrt(); dim]);
+                    let s = &mut sampler.scale;
+                    s.resize(dim, b.sqrt());
                     for &i in idx {
                         s[i] = rho.sqrt();
                     }
@@ -301,10 +302,12 @@ impl GaussianSampler {
                     for (p, u) in projections.iter_mut().zip(self.projected.chunks_exact(d)) {
                         *p += dot(&u[j0..j1], xc);
                     }
-                    match &self.scale {
-                        Some(s) => xc.iter_mut().zip(&s[j0..j1]).for_each(|(xi, si)| *xi *= si),
-                        None => xc.iter_mut().for_each(|xi| *xi *= self.base),
-                    }
+                    let split = self.scale.len().clamp(j0, j1);
+                    let (head, tail) = xc.split_at_mut(split - j0);
+                    head.iter_mut()
+                        .zip(self.scale.get(j0..split).unwrap_or_default())
+                        .for_each(|(xi, si)| *xi *= si);
+                    tail.iter_mut().for_each(|xi| *xi *= self.base);
                     multi_axpy(xc, &dense, &self.dense, d, j0);
                 }
             },
