@@ -431,7 +431,9 @@ impl Network {
 }
 
 /// `Δ_b −= κ Σ_{a ∈ units} g(λ_b^a) row^a` on one column block of `len` columns: `res` holds
-/// the B residual pieces, `blk` the K row pieces, `mka[b·K + a] = −κ g(λ_b^a)`.
+/// the B residual pieces, `blk` the K row pieces, `mka[b·K + a] = −κ g(λ_b^a)`. (A function,
+/// not a closure: a closure is not forced inline, and outside [`vectorised`] it would run
+/// without the wide registers.)
 #[inline(always)]
 fn subtract_units(
     res: &mut [f64],
