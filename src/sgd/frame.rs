@@ -75,11 +75,6 @@ impl Frame {
         Frame { dim, reflectors }
     }
 
-    /// The dimension D.
-    pub fn dim(&self) -> usize {
-        self.dim
-    }
-
     /// `x ← F x`.
     pub fn forward(&self, x: &mut [f64]) {
         vectorised(
@@ -106,14 +101,14 @@ impl Frame {
         self.map_rows(m, Frame::backward)
     }
 
+    /// `f` applied to every row of `m` (p × D): the rows of `m` are the contiguous columns of
+    /// its transpose.
     fn map_rows(&self, m: &DMatrix<f64>, f: fn(&Frame, &mut [f64])) -> DMatrix<f64> {
-        let mut out = m.clone();
-        for r in 0..m.nrows() {
-            let mut row: Vec<f64> = m.row(r).iter().copied().collect();
-            f(self, &mut row);
-            out.set_row(r, &nalgebra::RowDVector::from_vec(row));
+        let mut t = m.transpose();
+        for row in t.as_mut_slice().chunks_exact_mut(self.dim) {
+            f(self, row);
         }
-        out
+        t.transpose()
     }
 }
 
