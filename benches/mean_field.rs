@@ -34,13 +34,13 @@ fn particles(c: &mut Criterion) {
 }
 
 fn sgd(c: &mut Criterion) {
-    use aedyn::config::Config;
+    use aedyn::mean_field::Params;
     let toml = "[model]\nkind = \"mean-field\"\n[network]\nneurons = 2000\nactivation = \"relu\"\n\
                 [data]\nkind = \"blocks\"\ndim = 50\nblocks = [[4.0, 5], [2.0, 5], [1.0, 10], [0.1, 30]]\n\
                 [training]\nl2 = 0.3\nstep = 0.001\nbatch = 16\n";
-    let exp = Config::from_toml(toml, std::path::Path::new("bench.toml"))
+    let exp = Params::from_toml(toml, std::path::Path::new("bench.toml"))
         .unwrap()
-        .resolve_mean_field()
+        .check()
         .unwrap();
     let sim = aedyn::mean_field::MfSimulator::new(&exp).unwrap();
     let mut theta = sim.initial_neurons(0).unwrap();

@@ -11,9 +11,9 @@
 //! and the sampler one sweep over x; the kernels run with AVX-512 or AVX2 + FMA when the CPU
 //! has them (the same arithmetic either way: `sgd::linalg`).
 
-use aedyn::config::Config;
+use aedyn::autoencoder::params::Params;
+use aedyn::autoencoder::sgd::{InputStream, Simulator};
 use aedyn::rng::{rng_for, stream};
-use aedyn::sgd::{InputStream, Simulator};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn step(c: &mut Criterion) {
@@ -33,12 +33,12 @@ fn step(c: &mut Criterion) {
     ];
     let mut group = c.benchmark_group("sgd_step");
     for (name, dim, hidden, spikes, directions) in cases {
-        let mut cfg = Config::default();
+        let mut cfg = Params::default();
         cfg.data.directions = directions;
         cfg.data.dim = dim;
         cfg.data.spikes = spikes;
         cfg.network.hidden = hidden;
-        let exp = cfg.resolve().expect("valid config");
+        let exp = cfg.check().expect("valid config");
         let sim = Simulator::new(&exp).expect("simulator");
         let mut net = sim.initial_network(0).expect("network");
         let mut inputs = InputStream::new(sim.source(), rng_for(0, stream::TRAIN));

@@ -3,16 +3,16 @@
 //! spikes and bulk to t = 10⁴ (target ≤ 1 s); D = 500 with all eigenvalues distinct (no
 //! grouping) to t = 10. The reference implementation needs ≈ 45 s for K=2, D=500 to t=10.
 
-use aedyn::config::Config;
+use aedyn::autoencoder::params::Params;
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::path::Path;
 
 fn case(text: &str) -> impl Fn() -> f64 {
-    let exp = Config::from_toml(text, Path::new("bench.toml"))
+    let exp = Params::from_toml(text, Path::new("bench.toml"))
         .unwrap()
-        .resolve()
+        .check()
         .unwrap();
-    let theory = exp.theory().unwrap();
+    let theory = exp.ode().unwrap();
     let init = exp.initial_state(0).unwrap();
     move || {
         let run = theory.run(&init, &exp.times, exp.tolerances).unwrap();

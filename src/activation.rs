@@ -1,5 +1,5 @@
 //! Activation functions g and the Gaussian kernels of the ODEs
-//! (Refinetti & Goldt 2022; spec `autoencoder-ode.md` §3.1, §3.4).
+//! (Refinetti & Goldt 2022; docs/autoencoder.md §3.1, §3.4).
 //!
 //! All kernels are expectations over the centred Gaussian pre-activations
 //! `λ ~ N(0, Q)` (with `ν^k` jointly Gaussian, `E[ν^k λ^l] = R^{kl}`), for the
@@ -196,7 +196,7 @@ pub struct Kernels {
     pub mb: Option<DVector<f64>>,
 }
 
-/// Default number of Gauss–Hermite nodes per dimension (spec §3.4 suggests 40–60).
+/// Default number of Gauss–Hermite nodes per dimension (docs/autoencoder.md §3.4 suggests 40–60).
 pub const DEFAULT_QUADRATURE_NODES: usize = 48;
 /// Smallest accepted number of Gauss–Hermite nodes.
 pub const MIN_QUADRATURE_NODES: usize = 8;
@@ -213,9 +213,9 @@ const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 const FRAC_1_2PI: f64 = 0.5 * std::f64::consts::FRAC_1_PI;
 
-/// Evaluates the Gaussian kernels of spec §3.1 for one activation; build once per run.
+/// Evaluates the Gaussian kernels of docs/autoencoder.md §3.1 for one activation; build once per run.
 ///
-/// Closed forms (spec §3.4) are used for erf (β = 0), linear (any β) and ReLU (any β);
+/// Closed forms (docs/autoencoder.md §3.4) are used for erf (β = 0), linear (any β) and ReLU (any β);
 /// everything else — tanh, sigmoid, softplus and erf with a non-zero bias — goes through
 /// the generic probabilists' Gauss–Hermite path ([`KernelEvaluator::kernels_quadrature`]),
 /// whose nodes and weights are precomputed here.
@@ -247,21 +247,25 @@ struct Pair {
     det: f64,
 }
 
+/// Check a Gauss–Hermite node count against [`MIN_QUADRATURE_NODES`]..=[`MAX_QUADRATURE_NODES`]
+/// (the one place this range is checked; callers attribute the error to their config key).
+pub fn check_quadrature_nodes(quadrature_nodes: usize) -> Result<()> {
+    if (MIN_QUADRATURE_NODES..=MAX_QUADRATURE_NODES).contains(&quadrature_nodes) {
+        Ok(())
+    } else {
+        Err(Error::InvalidState(format!(
+            "must be in {MIN_QUADRATURE_NODES}..={MAX_QUADRATURE_NODES} Gauss–Hermite nodes, got {quadrature_nodes}"
+        )))
+    }
+}
+
 impl KernelEvaluator {
     /// Build an evaluator for `activation` with `quadrature_nodes` Gauss–Hermite nodes per
     /// dimension (in `MIN_QUADRATURE_NODES..=MAX_QUADRATURE_NODES`; see
     /// [`DEFAULT_QUADRATURE_NODES`]). The nodes are computed once (Golub–Welsch, then
     /// Newton-polished, with Christoffel weights).
     pub fn new(activation: Activation, quadrature_nodes: usize) -> Result<Self> {
-        if !(MIN_QUADRATURE_NODES..=MAX_QUADRATURE_NODES).contains(&quadrature_nodes) {
-            return Err(Error::config(
-                "quadrature_nodes",
-                format!(
-                    "{quadrature_nodes} Gauss–Hermite nodes requested; allowed range is \
-                     {MIN_QUADRATURE_NODES}..={MAX_QUADRATURE_NODES}"
-                ),
-            ));
-        }
+        check_quadrature_nodes(quadrature_nodes)?;
         let (nodes, weights) = gauss_hermite(quadrature_nodes);
         Ok(Self {
             activation,
@@ -280,13 +284,13 @@ impl KernelEvaluator {
         self.nodes.len()
     }
 
-    /// The kernels E1, M, I2, A, B (and P, Mb if `bias_kernels`) of spec §3.1/§3.5 at the
+    /// The kernels E1, M, I2, A, B (and P, Mb if `bias_kernels`) of docs/autoencoder.md §3.1/§3.5 at the
     /// state `Q` (K×K, symmetric positive (semi-)definite with `Q^{kk} > 0`),
     /// `r_diag[k] = R^{kk}` and biases `beta` (`None` ⇒ β = 0).
     ///
-    /// Uses the closed forms of spec §3.4 where available (erf with β = 0, linear, ReLU),
+    /// Uses the closed forms of docs/autoencoder.md §3.4 where available (erf with β = 0, linear, ReLU),
     /// otherwise [`Self::kernels_quadrature`]. All forms are division-free in the sense of
-    /// spec §7.2: they divide only by `Q^{kk}` (or `√Q^{kk}`), never by `det_k` or `det_{ka}`.
+    /// docs/autoencoder.md §7.2: they divide only by `Q^{kk}` (or `√Q^{kk}`), never by `det_k` or `det_{ka}`.
     ///
     /// Errors: [`Error::InvalidState`] for mismatched lengths, non-finite input, an
     /// asymmetric Q, `Q^{kk} ≤ 0`, or a Q that is indefinite beyond roundoff.
@@ -309,7 +313,7 @@ impl KernelEvaluator {
     }
 
     /// The same kernels as [`Self::kernels`] but always by Gauss–Hermite quadrature
-    /// (spec §3.4, "generic g"), for any activation (cross-checks of the closed forms).
+    /// (docs/autoencoder.md §3.4, "generic g"), for any activation (cross-checks of the closed forms).
     ///
     /// With `z ~ N(0,1)` and `s_k = √Q^{kk}`, the 1-D kernels are
     /// `E1_k = E[g_k'(s_k z)]`, `M_k = (R^{kk}/Q^{kk}) E[g_k'(s_k z)(z² − 1)]`,
@@ -560,12 +564,12 @@ fn validate_state(
     Ok(())
 }
 
-/// erf kernels with β = 0 (spec §3.4), `Λ_{ka} = (1+Q^{kk})(1+Q^{aa}) − (Q^{ka})²`
+/// erf kernels with β = 0 (docs/autoencoder.md §3.4), `Λ_{ka} = (1+Q^{kk})(1+Q^{aa}) − (Q^{ka})²`
 /// (`Λ_kk = 1 + 2Q^{kk}`):
 /// `E1_k = √(2/π)/√(1+Q^{kk})`, `M_k = −√(2/π) R^{kk}/(1+Q^{kk})^{3/2}`,
 /// `I2_{ka} = (2/π) arcsin(Q^{ka}/√((1+Q^{kk})(1+Q^{aa}))) = (2/π) atan2(Q^{ka}, √Λ_{ka})`,
 /// `B_{ka} = (2/π)/√Λ_{ka}`, `A_{ka} = −(2/π) Q^{ka}/((1+Q^{kk})√Λ_{ka})`.
-/// With β = 0, g' is even and g, g'' odd, so `P = 0` and `Mb = 0` (spec §3.5).
+/// With β = 0, g' is even and g, g'' odd, so `P = 0` and `Mb = 0` (docs/autoencoder.md §3.5).
 fn erf_kernels(q: &DMatrix<f64>, r_diag: &DVector<f64>, bias_kernels: bool) -> Kernels {
     let k_units = q.nrows();
     let two_over_pi = std::f64::consts::FRAC_2_PI;
@@ -591,7 +595,7 @@ fn erf_kernels(q: &DMatrix<f64>, r_diag: &DVector<f64>, bias_kernels: bool) -> K
     out
 }
 
-/// Linear kernels `g_k(λ) = λ + β_k` (spec §3.4 with the bias of §1.4): `E1 = 1, M = 0,
+/// Linear kernels `g_k(λ) = λ + β_k` (docs/autoencoder.md §3.4 with the bias of §1.4): `E1 = 1, M = 0,
 /// I2_{ka} = Q^{ka} + β_kβ_a, A = 0, B = 1` (all ones), `P_{ka} = E[g_a(λ^a)] = β_a`,
 /// `Mb = R^{kk} E[g''] = 0`.
 fn linear_kernels(q: &DMatrix<f64>, beta: Option<&DVector<f64>>, bias_kernels: bool) -> Kernels {
@@ -613,7 +617,7 @@ fn linear_kernels(q: &DMatrix<f64>, beta: Option<&DVector<f64>>, bias_kernels: b
     out
 }
 
-/// ReLU kernels with β = 0 (spec §3.4, bias-free special case), `ρ = Q^{ka}/√(Q^{kk}Q^{aa})`,
+/// ReLU kernels with β = 0 (docs/autoencoder.md §3.4, bias-free special case), `ρ = Q^{ka}/√(Q^{kk}Q^{aa})`,
 /// `arcsin ρ = atan2(Q^{ka}, √det_{ka})`: `E1 = ½, M = 0, I2_kk = Q^{kk}/2, B_kk = ½, A_kk = 0`,
 /// `I2_{ka} = [√det_{ka} + Q^{ka}(π/2 + arcsin ρ)]/(2π)`, `B_{ka} = ¼ + arcsin(ρ)/(2π)`,
 /// `A_{ka} = √det_{ka}/(2π Q^{kk})`; bias kernels at β = 0 (the general formulas at m = 0):
@@ -659,7 +663,7 @@ fn relu_kernels_unbiased(q: &DMatrix<f64>, r_diag: &DVector<f64>, bias_kernels: 
     out
 }
 
-/// ReLU kernels with bias, `g_k(λ) = max(0, λ + β_k)` (spec §3.4), `s_k = √Q^{kk}`,
+/// ReLU kernels with bias, `g_k(λ) = max(0, λ + β_k)` (docs/autoencoder.md §3.4), `s_k = √Q^{kk}`,
 /// `m_k = β_k/s_k`:
 /// `E1_k = Φ(m_k)`, `M_k = −(R^{kk}β_k/Q^{kk}) φ(m_k)/s_k`, `Mb_k = R^{kk}φ(m_k)/s_k`,
 /// `I2_kk = (Q^{kk}+β_k²)Φ(m_k) + β_k s_k φ(m_k)`, `B_kk = Φ(m_k)`, `A_kk = 0`,
@@ -696,7 +700,7 @@ fn relu_kernels_biased(
     out
 }
 
-/// The ReLU pair k ≠ a with biases (spec §3.4), `ρ = Q^{ka}/(s_k s_a)`,
+/// The ReLU pair k ≠ a with biases (docs/autoencoder.md §3.4), `ρ = Q^{ka}/(s_k s_a)`,
 /// `c = √(1−ρ²) = √det_{ka}/(s_k s_a)`, `Φ2 = Φ2(m_k, m_a; ρ)`,
 /// `γ_k = Φ((m_k − ρm_a)/c)`, `γ_a = Φ((m_a − ρm_k)/c)`:
 /// `e_k = φ(m_k)γ_a + ρφ(m_a)γ_k`, `e_a = φ(m_a)γ_k + ρφ(m_k)γ_a`,
@@ -843,7 +847,7 @@ fn gauss_legendre(n: usize) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// Bivariate standard normal CDF `Φ2(h, k; ρ) = P(Z1 < h, Z2 < k)`, `corr(Z1, Z2) = ρ`,
-/// via Owen's T (spec §3.4):
+/// via Owen's T (docs/autoencoder.md §3.4):
 /// `Φ2 = ½[Φ(h)+Φ(k)] − T(h, (k−ρh)/(hc)) − T(k, (h−ρk)/(kc)) − b`, `c = √(1−ρ²)`,
 /// `b = 0` if `hk > 0` or (`hk = 0` and `h+k ≥ 0`), else ½; `Φ2(0, k; ρ) = ½Φ(k) + T(k, ρ/c)`
 /// (so `Φ2(0,0;ρ) = ¼ + arcsin(ρ)/(2π)`); `|ρ| = 1` uses the exact limits.
@@ -928,7 +932,7 @@ pub fn gauss_hermite(n: usize) -> (Vec<f64>, Vec<f64>) {
     (x, w)
 }
 
-/// Test error from the kernels and order parameters (spec §3.6), exact at any D for Gaussian
+/// Test error from the kernels and order parameters (docs/autoencoder.md §3.6), exact at any D for Gaussian
 /// inputs since λ and ν are exactly Gaussian:
 /// `ε_g = ½ tr Ω/D − Σ_k E1_k R^{kk} + ½ Σ_{k,l} T0^{kl} I2_{kl}`.
 pub fn test_error(

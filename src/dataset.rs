@@ -1,4 +1,4 @@
-//! Real data matrices (spec `autoencoder-ode.md` §1.1, §5.4): loading, centring and scaling,
+//! Real data matrices (docs/autoencoder.md §1.1, §5.4): loading, centring and scaling,
 //! and the covariance spectrum the theory integrates.
 //!
 //! A [`Dataset`] holds `n` samples of dimension `D` (row-major, one sample per row). Formats:
@@ -6,8 +6,8 @@
 //! MNIST/FashionMNIST (`*-ubyte`, `.idx`, optionally gzipped) and the CIFAR-10 binary batches
 //! (`data_batch_*.bin`: records of one label byte and 3072 pixel bytes; the labels are dropped).
 //!
-//! Preprocessing follows the reference (spec §1.1): every input is standardised as
-//! `x ← (x − m)/s` with the scalar mean `m` of all entries ([`Centering::Scalar`], the spec's
+//! Preprocessing follows the reference (docs/autoencoder.md §1.1): every input is standardised as
+//! `x ← (x − m)/s` with the scalar mean `m` of all entries ([`Centering::Scalar`], the documented
 //! convention; per-feature means and no centring are options) and `s² = ` the mean of the
 //! squared centred entries, so that `tr Ω/D = 1` (skipped with `data.normalize = false`). The
 //! theory's Ω is the **second moment** of the processed samples, `Ω = X̃ᵀX̃/n` — the covariance
@@ -45,7 +45,7 @@ pub enum DataFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Centering {
-    /// Subtract the scalar mean of all entries (the reference's convention, spec §1.1).
+    /// Subtract the scalar mean of all entries (the reference's convention, docs/autoencoder.md §1.1).
     #[default]
     Scalar,
     /// Subtract each feature's mean (Ω is then the sample covariance).
@@ -149,7 +149,7 @@ impl Dataset {
     }
 
     /// Centre (see [`Centering`]) and, if `scale`, divide by `s` with `s²` the mean squared
-    /// centred entry, so that `tr Ω/D = 1` (spec §1.1). Fails on constant data.
+    /// centred entry, so that `tr Ω/D = 1` (docs/autoencoder.md §1.1). Fails on constant data.
     pub fn standardise(&mut self, centering: Centering, scale: bool) -> Result<()> {
         let (n, d) = (self.n as f64, self.dim);
         match centering {

@@ -68,6 +68,15 @@ impl Error {
         }
     }
 
+    /// Attribute an error of the numerics ([`Error::InvalidState`]) to the config field
+    /// whose value caused it; other errors pass through. Only the params layers call this.
+    pub fn at(self, field: &str) -> Self {
+        match self {
+            Error::InvalidState(message) => Error::config(field, message),
+            other => other,
+        }
+    }
+
     /// Build an [`Error::Io`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -152,19 +152,25 @@ fn read_npy(path: &Path) -> Result<DMatrix<f64>> {
     })
 }
 
-/// Write a matrix as headerless CSV (full precision), atomically.
-pub fn write_matrix_csv(path: &Path, m: &DMatrix<f64>) -> Result<()> {
+/// A matrix as headerless CSV, one row per line, full precision (`{:e}` round-trips).
+pub fn matrix_csv(m: &DMatrix<f64>) -> String {
+    use std::fmt::Write as _;
     let mut s = String::with_capacity(m.nrows() * m.ncols() * 24);
     for i in 0..m.nrows() {
         for j in 0..m.ncols() {
             if j > 0 {
                 s.push(',');
             }
-            s.push_str(&format!("{:e}", m[(i, j)]));
+            let _ = write!(s, "{:e}", m[(i, j)]);
         }
         s.push('\n');
     }
-    write_atomic(path, s.as_bytes())
+    s
+}
+
+/// Write a matrix as headerless CSV (full precision), atomically.
+pub fn write_matrix_csv(path: &Path, m: &DMatrix<f64>) -> Result<()> {
+    write_atomic(path, matrix_csv(m).as_bytes())
 }
 
 /// Write `bytes` to `path` via a temporary file in the same folder and a rename,

@@ -1,51 +1,54 @@
 //! # aedyn — learning dynamics of shallow autoencoders
 //!
-//! Integrates the high-dimensional-limit ODEs for the order parameters of online SGD
-//! in two-layer autoencoders (Refinetti & Goldt, ICML 2022), runs the matching
-//! finite-width SGD simulations, and compares the two.
+//! For each model, the **theory** (limit equations, infinite-width or expected-gradient
+//! predictions), the matching **finite-size training**, their **comparison** and
+//! **parameter studies**, from the CLI, from Rust and from Python. The models (maths in the
+//! repository's `docs/`):
 //!
-//! The library works without the CLI; the theory of the built-in default experiment:
+//! * [`autoencoder`]: the two-layer autoencoder under online SGD and its high-dimensional
+//!   ODEs (Refinetti & Goldt, ICML 2022);
+//! * [`mean_field`]: the mean-field weight-tied autoencoder with N neurons (Nguyen 2021);
+//! * [`generative`]: the weight-shared autoencoder recovering the parameters of generative
+//!   models — Gaussian mixtures, sparse coding, non-negative sparse coding (Nguyen, Wong &
+//!   Hegde, AISTATS 2019).
+//!
+//! Each model implements [`base::Dynamics`]; [`registry`] maps `[model] kind` to it, and
+//! [`commands`], [`sweep`] and [`reproduce`] work for every model. The library works without
+//! the CLI:
 //!
 //! ```
-//! use aedyn::config::Config;
+//! use aedyn::base::Dynamics;
 //!
-//! let mut config = Config::default(); // erf, K = 2, θ = (25, 9)/35, D = 1000, η = 0.4
-//! config.output.t_max = 50.0;
-//! let exp = config.resolve()?; // validated before any numerics run
-//! let init = exp.initial_state(exp.replicate_seed(0))?;
-//! let run = exp.theory()?.run(&init, &exp.times, exp.tolerances)?;
-//! let pca = exp.covariance.pca_errors(2); // ε_PCA(m), m = 0, 1, 2
-//! let last = run.trajectory.snapshots.last().unwrap();
-//! assert!(last.test_error < pca[1]); // past the first plateau by t = 50
+//! let mut table = aedyn::registry::default_table("autoencoder")?; // erf, K = 2, D = 1000
+//! table["output"]["t_max"] = toml::Value::Float(50.0);
+//! let exp = aedyn::registry::load_table(table, std::path::Path::new("."))?; // validated
+//! let run = exp.theory(exp.replicate_seed(0), &|_| {})?;
+//! let eps = run.table.column("test_error").unwrap();
+//! assert!(eps.last() < eps.first()); // it learns
 //! # Ok::<(), aedyn::Error>(())
 //! ```
 //!
-//! Module dependencies point one way:
-//! `spectrum → dataset → activation → model → theory | sgd → compare | analysis → sweep → plot →
-//! figures → reproduce → cli`;
-//! the dynamics modules share only [`trajectory`] (order parameters and trajectories).
-//! [`mean_field`] (the weight-tied mean-field autoencoder of Nguyen 2021: SGD, particle
-//! solver, exact ReLU reduction) depends only on `spectrum`-level modules (`activation`,
-//! `rng`, `io`, `error`); `config` resolves it with `Config::resolve_mean_field`.
+//! Module dependencies point one way: `error, rng, io, plot, activation, spectrum,
+//! dataset` (neutral) → `base` (the model interface, trajectories, runner, comparison,
+//! config reading) → the model folders (`autoencoder`, `mean_field`, `generative`; no model imports
+//! another) → `registry` (the only place that names every model) → `sweep`, `commands`,
+//! `figures`, `reproduce` (generic over the model) → the binary.
 
 pub mod activation;
-pub mod analysis;
-pub mod cli;
-pub mod compare;
-pub mod config;
+pub mod autoencoder;
+pub mod base;
+pub mod commands;
 pub mod dataset;
 pub mod error;
 pub mod figures;
+pub mod generative;
 pub mod io;
 pub mod mean_field;
-pub mod model;
 pub mod plot;
+pub mod registry;
 pub mod reproduce;
 pub mod rng;
-pub mod sgd;
 pub mod spectrum;
 pub mod sweep;
-pub mod theory;
-pub mod trajectory;
 
 pub use error::{Error, Result};

@@ -27,6 +27,7 @@
 //! or outside the axes; faint series at alpha 0.25 and bands at alpha 0.2.
 //! Non-finite points, and non-positive values on log axes, are skipped.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -1664,6 +1665,36 @@ fn data_points<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, frame: &Frame
         }
     }
     pts
+}
+
+/// Render `fig` and write its data as `<stem>.csv`.
+pub fn write_figure(fig: &Figure, stem: &Path) -> Result<()> {
+    render(fig, stem)?;
+    let mut csv = String::from("panel,series,x,y,z\n");
+    for (p, panel) in fig.panels.iter().enumerate() {
+        if let Some(h) = &panel.heatmap {
+            let name = h.label.replace(',', ";");
+            for (j, y) in h.y.iter().enumerate() {
+                for (i, x) in h.x.iter().enumerate() {
+                    let z = h.z.get(j * h.x.len() + i).copied().unwrap_or(f64::NAN);
+                    let _ = writeln!(csv, "{p},{name},{x:e},{y:e},{z:e}");
+                }
+            }
+        }
+        for (s, series) in panel.series.iter().enumerate() {
+            let name = series
+                .label
+                .clone()
+                .unwrap_or_else(|| format!("series {s}"));
+            let name = name.replace(',', ";");
+            for (x, y) in series.x.iter().zip(&series.y) {
+                let _ = writeln!(csv, "{p},{name},{x:e},{y:e},");
+            }
+        }
+    }
+    let mut path = stem.as_os_str().to_owned();
+    path.push(".csv");
+    write_atomic(Path::new(&path), csv.as_bytes())
 }
 
 #[cfg(test)]

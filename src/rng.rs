@@ -39,7 +39,7 @@ pub mod stream {
 }
 
 /// Initial weights of replicate `seed`: encoder `W` and decoder `V` (both K×D, row k is
-/// `w^k`/`v^k`) with iid `N(0, std²)` entries (spec §1.2), drawn in the order W row by row,
+/// `w^k`/`v^k`) with iid `N(0, std²)` entries (docs/autoencoder.md §1.2), drawn in the order W row by row,
 /// then V row by row.
 pub fn initial_weights(k: usize, d: usize, std: f64, seed: u64) -> (DMatrix<f64>, DMatrix<f64>) {
     let mut rng = rng_for(seed, stream::INIT);

@@ -1,11 +1,11 @@
 //! The input covariance Ω: its eigenvalues grouped by equal value, and the eigendirections
-//! of each group (spec `autoencoder-ode.md` §1.1, §4).
+//! of each group (docs/autoencoder.md §1.1, §4).
 //!
-//! Notation (spec §1.1): `Ω = Σ_τ ρ_τ u_τ u_τᵀ` with `ρ_τ` the eigenvalues **of Ω itself**
+//! Notation (docs/autoencoder.md §1.1): `Ω = Σ_τ ρ_τ u_τ u_τᵀ` with `ρ_τ` the eigenvalues **of Ω itself**
 //! and `u_τ` orthonormal; the rescaled eigenvalue is `ρ̃_τ = ρ_τ / D` (`rho_tilde`), O(1)
 //! for spikes (`ρ_m = θ_m D`) and O(1/D) for the bulk. Directions with equal eigenvalue form
 //! one group `G` with eigenvalue `ρ_G` and multiplicity `n_G`; the ODE is exact on groups
-//! (spec §4).
+//! (docs/autoencoder.md §4).
 
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -68,8 +68,8 @@ impl Spectrum {
     }
 
     /// One group per direction, in the given order, without aggregating equal eigenvalues:
-    /// the per-direction ODE of spec §3.2 (what the reference code integrates). Useful to
-    /// check the aggregation of spec §4, and for spectra without repeated eigenvalues.
+    /// the per-direction ODE of docs/autoencoder.md §3.2 (what the reference code integrates). Useful to
+    /// check the aggregation of docs/autoencoder.md §4, and for spectra without repeated eigenvalues.
     pub fn ungrouped(eigenvalues: &[f64]) -> Result<Self> {
         if let Some(v) = eigenvalues.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
             return Err(Error::config(
@@ -113,7 +113,7 @@ impl Spectrum {
             / self.dim as f64
     }
 
-    /// PCA reference errors (spec §3.7): `ε_PCA(m) = ½ (tr Ω/D − Σ_{i≤m} ρ̃_(i))`,
+    /// PCA reference errors (docs/autoencoder.md §3.7): `ε_PCA(m) = ½ (tr Ω/D − Σ_{i≤m} ρ̃_(i))`,
     /// the error of the best rank-m linear reconstruction, for `m = 0..=k`.
     pub fn pca_errors(&self, k: usize) -> Vec<f64> {
         let d = self.dim as f64;
@@ -153,7 +153,7 @@ pub enum SpikeDirections {
     /// Random orthonormal directions (Gram–Schmidt of Gaussian vectors drawn from a seed).
     Random,
     /// The paper's sinusoids `A_{m,i} = sin((m+1) i/100)`, `m = 1..M`, `i = 0..D−1`,
-    /// orthonormalised (spec §1.1).
+    /// orthonormalised (docs/autoencoder.md §1.1).
     Sinusoidal,
     /// The canonical basis vectors `e_0, …, e_{M−1}`.
     Canonical,
@@ -189,7 +189,7 @@ pub struct Covariance {
 }
 
 impl Covariance {
-    /// The spiked model (spec §1.1, issue contract `[data] kind = "spiked"`).
+    /// The spiked model (docs/autoencoder.md §1.1, issue contract `[data] kind = "spiked"`).
     pub fn spiked(p: &SpikedParams) -> Result<Self> {
         let d = p.dim;
         let m = p.spikes.len();
@@ -272,7 +272,7 @@ impl Covariance {
     /// Equal eigenvalues are grouped exactly; with `bins = Some(n)` and more than `n` distinct
     /// eigenvalues, the positive eigenvalues are binned into at most `n` groups of equal width
     /// in `ln ρ` (each group takes the mean eigenvalue of its members, which preserves tr Ω;
-    /// spec §4, "binning"), and zero eigenvalues form one exact group.
+    /// docs/autoencoder.md §4, "binning"), and zero eigenvalues form one exact group.
     pub fn from_eigen(
         eigenvalues: &[f64],
         vectors: Option<&DMatrix<f64>>,
@@ -406,7 +406,7 @@ impl Covariance {
         self.spectrum.dim
     }
 
-    /// PCA reference errors `ε_PCA(m)`, m = 0..=k (spec §3.7), from the exact (unbinned)
+    /// PCA reference errors `ε_PCA(m)`, m = 0..=k (docs/autoencoder.md §3.7), from the exact (unbinned)
     /// eigenvalues.
     pub fn pca_errors(&self, k: usize) -> Vec<f64> {
         self.unbinned
@@ -568,7 +568,7 @@ mod tests {
 
     #[test]
     fn pca_errors_match_the_spec_examples() {
-        // Spec §3.7: θ = (25, 9)/35, b = 1/35 at D = 200: ε_PCA(2) = ½ b (1 − 2/200) = 0.0141429.
+        // docs/autoencoder.md §3.7: θ = (25, 9)/35, b = 1/35 at D = 200: ε_PCA(2) = ½ b (1 − 2/200) = 0.0141429.
         let c = spiked(
             200,
             &[25.0 / 35.0, 9.0 / 35.0],

@@ -1,6 +1,6 @@
 //! Parameter sweeps: a `[sweep]` section in an experiment config varies any config field over
 //! a list or a linear/log range, on a product or zipped grid, with replicate seeds; every
-//! point runs the theory, the simulation or both, and is summarised by [`crate::analysis`].
+//! point runs the theory, the simulation or both, and is summarised by [`crate::autoencoder::analysis`].
 //!
 //! ```toml
 //! [sweep]
@@ -13,33 +13,35 @@
 //! values = [0.1, 0.2, 0.4]   # or: from = 0.05, to = 2.0, n = 20, scale = "log" | "linear"
 //! ```
 //!
-//! The `[sweep]` section is not part of [`Config`]: the file is read as a TOML table, the
-//! section is taken out, the rest is the base config (all defaults filled in), and each point
-//! sets its dotted fields on that table and deserialises a normal [`Config`] — so an unknown
-//! or mistyped field is an error naming it before anything runs, and every point config is
-//! validated ([`Config::resolve`]) up front. Range values on an integer field (e.g.
-//! `data.dim`) are rounded to integers.
+//! The `[sweep]` section is not part of a model's config: the file is read as a TOML table,
+//! the section is taken out, the rest is the base config (the selected model's keys, all
+//! defaults filled in), and each point sets its dotted fields on that table and builds the
+//! model's experiment through [`crate::registry`] — so an unknown or mistyped field is an
+//! error naming it before anything runs, and every point config is validated up front.
+//! Range values on an integer field (e.g. `data.dim`) are rounded to integers.
 //!
-//! **Tasks.** A task is one point × one replicate. Replicate `j` uses seed `init.seed + j`
-//! (the convention of `aedyn simulate`), the same at every point (common random numbers: the
-//! points differ only in their parameters, so phase diagrams are smooth), and independent of
-//! the task order or the thread count. A task is identified by its key, a stable 128-bit
-//! FNV-1a hash of `what` and the canonical JSON of its resolved config (seed included).
+//! **Tasks.** A task is one point × one replicate. Replicate `j` uses the model's replicate
+//! seed (`init.seed + j`, the convention of `aedyn simulate`), the same at every point
+//! (common random numbers: the points differ only in their parameters, so phase diagrams
+//! are smooth), and independent of the task order or the thread count. A task is
+//! identified by its key, a stable 128-bit FNV-1a hash of `what`, the model, the canonical
+//! JSON of its resolved config and the seed.
 //!
 //! **Files** in the output folder: `points/<key>.json` (the task's config, seed, status and
 //! summary, written atomically and last, so its presence marks the task done) and
-//! `points/<key>.theory.csv` / `points/<key>.sim.csv` (the trajectory:
-//! `time,test_error[,test_error_empirical],o_1…o_K,Q_0_0,…`, with the PC overlaps `o_m` of
-//! [`crate::analysis::pc_overlaps`]); `sweep.csv`, the table of finished tasks; `sweep.json`,
-//! the manifest (config, grid, missing tasks, crate version). Rerunning skips finished tasks,
+//! `points/<key>.theory.csv` / `points/<key>.sim.csv` (the run's trajectory, the columns of
+//! `theory.csv`/`sim.csv`); `sweep.csv`, the table of finished tasks; `sweep.json`, the
+//! manifest (config, grid, missing tasks, crate version). Rerunning skips finished tasks,
 //! so a killed sweep loses only the tasks in flight. A task that diverges or fails is
 //! recorded as such and does not stop the sweep.
 //!
 //! **Table** `sweep.csv`: one row per task and source (theory/simulate): the axis fields
-//! (named by their dotted field), `seed`, `source`, `status` (`ok` | `diverged` | `error`),
-//! `final_test_error`, `diverged`, `divergence_time`, `t_learn_1…t_learn_K`,
-//! `plateau_m_{start,end,duration,level}` for m = 0…K−1, `error`, `key`; empty cells where a
-//! value does not exist (a PC never learned, no plateau).
+//! (named by their dotted field), `seed`, `source`, `status` (`ok` | `diverged` | `error`), the
+//! model's headline final value (`final_test_error`, …), `diverged`, `divergence_time`, the
+//! model's other summary columns (autoencoder: `t_learn_1…t_learn_K`,
+//! `plateau_m_{start,end,duration,level}`; mean-field: `final_gain_j`, `half_gain_time_j`;
+//! …), `error`, `key`;
+//! empty cells where a value does not exist (a PC never learned, no plateau).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -48,22 +50,21 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{summarise, Criteria, Summary};
-use crate::config::Config;
+use crate::base::model::{Dynamics, Run};
+use crate::base::table::{csv, push_cell};
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
-use crate::trajectory::{order_param_columns, Trajectory};
 
 /// What each point runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum What {
-    /// The ODEs.
+    /// The limit theory.
     #[default]
     Theory,
-    /// SGD at dimension D.
+    /// Finite-size training.
     Simulate,
-    /// Both, the theory from the same initial state as the simulation.
+    /// Both, the theory matched to the simulation (same initial state and output grid).
     Both,
 }
 
@@ -149,25 +150,38 @@ pub struct Sweep {
     pub axes: Vec<Axis>,
     /// The base config with every field present (defaults filled in, paths resolved).
     base: toml::Value,
+    /// The folder relative paths of the config resolve against.
+    base_dir: PathBuf,
     /// The original file text, recorded in `sweep.json`.
     source_text: String,
 }
 
 /// One task: a point of the grid and a replicate.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Task {
     /// Index of the point on the grid.
     pub point: usize,
     /// Replicate index j.
     pub replicate: usize,
-    /// The replicate's seed (`init.seed + j` of the point's config).
+    /// The replicate's seed (the model's replicate seed `j` of the point's config).
     pub seed: u64,
     /// The point's value of each axis.
     pub values: Vec<toml::Value>,
-    /// The resolved point config (its `init.seed` is the replicate's seed).
-    pub config: Config,
+    /// The point's validated experiment (shared by its replicates).
+    pub experiment: std::sync::Arc<dyn Dynamics>,
     /// The stable key ([`task_key`]).
     pub key: String,
+}
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task")
+            .field("point", &self.point)
+            .field("replicate", &self.replicate)
+            .field("seed", &self.seed)
+            .field("key", &self.key)
+            .finish()
+    }
 }
 
 /// 128-bit FNV-1a: a stable hash (unlike std's randomly seeded hasher).
@@ -179,16 +193,17 @@ fn fnv1a_128(bytes: &[u8]) -> u128 {
         .fold(OFFSET, |h, &b| (h ^ u128::from(b)).wrapping_mul(PRIME))
 }
 
-/// The key of a task: FNV-1a 128 of `what` and the canonical JSON of the config, as 32 hex
-/// digits.
-pub fn task_key(what: What, config: &Config) -> String {
-    let json = serde_json::to_string(&(what, config)).expect("serialisable config");
+/// The key of a task: FNV-1a 128 of `what`, the model, the canonical JSON of its config and
+/// the seed, as 32 hex digits.
+pub fn task_key(what: What, exp: &dyn Dynamics, seed: u64) -> String {
+    let json = serde_json::to_string(&(what, exp.kind(), exp.config(), seed))
+        .expect("serialisable config");
     format!("{:032x}", fnv1a_128(json.as_bytes()))
 }
 
 /// Set the dotted `field` of a TOML tree to `value`: tables are entered (created when
 /// missing), numeric parts index lists (which must be long enough).
-fn set_field(root: &mut toml::Value, field: &str, value: toml::Value) -> Result<()> {
+pub fn set_field(root: &mut toml::Value, field: &str, value: toml::Value) -> Result<()> {
     let parts: Vec<&str> = field.split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
         return Err(Error::config(field, "is not a dotted config field"));
@@ -326,8 +341,12 @@ fn cell(v: &toml::Value) -> String {
     }
 }
 
-fn to_config(v: &toml::Value) -> std::result::Result<Config, String> {
-    v.clone().try_into::<Config>().map_err(|e| e.to_string())
+/// The base table with `field = value` set deserialises for the base's model.
+fn check_value(base: &toml::Value, field: &str, value: &toml::Value) -> Result<()> {
+    let mut c = base.clone();
+    set_field(&mut c, field, value.clone())?;
+    let table = c.as_table().cloned().unwrap_or_default();
+    (crate::registry::entry_for(&table)?.filled)(table).map(|_| ())
 }
 
 impl Sweep {
@@ -345,12 +364,7 @@ impl Sweep {
         let spec: SweepSpec = spec
             .try_into()
             .map_err(|e| Error::parse(origin, format!("[sweep]: {e}")))?;
-        let mut config: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e| Error::parse(origin, e.to_string()))?;
-        config.resolve_paths(base_dir);
-        let base =
-            toml::Value::try_from(&config).map_err(|e| Error::parse(origin, e.to_string()))?;
+        let base = toml::Value::Table((crate::registry::entry_for(&table)?.filled)(table)?);
         if spec.seeds == 0 {
             return Err(Error::config("sweep.seeds", "must be ≥ 1"));
         }
@@ -371,9 +385,7 @@ impl Sweep {
             let values = axis_values(i, a, &base)?;
             // Every value must make a config: unknown fields and wrong types fail here.
             for v in &values {
-                let mut c = base.clone();
-                set_field(&mut c, &a.field, v.clone())?;
-                to_config(&c).map_err(|e| {
+                check_value(&base, &a.field, v).map_err(|e| {
                     Error::config(
                         a.field.clone(),
                         format!("cannot be set to {v} (sweep.axis.{i}): {e}"),
@@ -407,6 +419,7 @@ impl Sweep {
             trajectories: spec.trajectories,
             axes,
             base,
+            base_dir: base_dir.to_path_buf(),
             source_text: text.to_string(),
         })
     }
@@ -437,46 +450,48 @@ impl Sweep {
         }
     }
 
-    /// The config of a point (before the replicate seed is applied).
-    fn point_config(&self, values: &[toml::Value]) -> Result<Config> {
+    /// The validated experiment of a point.
+    fn point_experiment(&self, values: &[toml::Value]) -> Result<Box<dyn Dynamics>> {
         let mut v = self.base.clone();
         for (a, x) in self.axes.iter().zip(values) {
             set_field(&mut v, &a.field, x.clone())?;
         }
-        to_config(&v).map_err(|e| Error::config("sweep", e))
+        let table = v.as_table().cloned().unwrap_or_default();
+        crate::registry::load_table(table, &self.base_dir)
     }
 
     /// Every task, point-major (point 0 seeds 0…, point 1 seeds 0…, …). Each point config is
-    /// validated ([`Config::resolve`]); the first invalid one is an error naming the point.
+    /// validated; the first invalid one is an error naming the point.
     pub fn tasks(&self) -> Result<Vec<Task>> {
         let mut tasks = Vec::new();
         for (p, values) in self.points().into_iter().enumerate() {
-            let config = self.point_config(&values)?;
-            if let Err(e) = config.resolve() {
-                let at: Vec<String> = self
-                    .axes
-                    .iter()
-                    .zip(&values)
-                    .map(|(a, v)| format!("{} = {}", a.field, cell(v)))
-                    .collect();
-                return Err(match e {
-                    Error::InvalidConfig { field, message } => Error::config(
-                        field,
-                        format!("{message} (sweep point {p}: {})", at.join(", ")),
-                    ),
-                    e => e,
-                });
-            }
+            let exp: std::sync::Arc<dyn Dynamics> = match self.point_experiment(&values) {
+                Ok(exp) => exp.into(),
+                Err(e) => {
+                    let at: Vec<String> = self
+                        .axes
+                        .iter()
+                        .zip(&values)
+                        .map(|(a, v)| format!("{} = {}", a.field, cell(v)))
+                        .collect();
+                    return Err(match e {
+                        Error::InvalidConfig { field, message } => Error::config(
+                            field,
+                            format!("{message} (sweep point {p}: {})", at.join(", ")),
+                        ),
+                        e => e,
+                    });
+                }
+            };
             for j in 0..self.seeds {
-                let mut c = config.clone();
-                c.init.seed = config.init.seed.wrapping_add(j as u64);
+                let seed = exp.replicate_seed(j);
                 tasks.push(Task {
                     point: p,
                     replicate: j,
-                    seed: c.init.seed,
+                    seed,
                     values: values.clone(),
-                    key: task_key(self.what, &c),
-                    config: c,
+                    key: task_key(self.what, exp.as_ref(), seed),
+                    experiment: exp.clone(),
                 });
             }
         }
@@ -503,10 +518,25 @@ pub struct SourceResult {
     pub source: String,
     /// Outcome.
     pub status: Status,
-    /// The analysis (finished runs; for diverged runs only the divergence time).
-    pub summary: Summary,
+    /// Time (or step) of divergence, if any.
+    pub divergence_time: Option<f64>,
+    /// The model's summary columns (finished runs), `None` where a value does not exist.
+    pub summary: Vec<(String, Option<f64>)>,
     /// The error message (diverged or failed runs).
     pub error: Option<String>,
+}
+
+impl SourceResult {
+    /// A summary value by its `sweep.csv` column name.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        if name == "divergence_time" {
+            return self.divergence_time;
+        }
+        self.summary
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| *v)
+    }
 }
 
 /// The record of a finished task, `points/<key>.json`.
@@ -526,8 +556,10 @@ pub struct TaskRecord {
     pub results: Vec<SourceResult>,
     /// Wall time of the task in seconds.
     pub wall_seconds: f64,
+    /// The model.
+    pub model: String,
     /// The resolved config.
-    pub config: Config,
+    pub config: serde_json::Value,
 }
 
 fn record_path(out: &Path, key: &str) -> PathBuf {
@@ -541,96 +573,41 @@ pub fn load_record(out: &Path, task: &Task) -> Option<TaskRecord> {
     (r.key == task.key).then_some(r)
 }
 
-/// Per-task trajectory table: `time,test_error[,test_error_empirical],o_1…o_K,Q_0_0,…`.
-fn trajectory_csv(tr: &Trajectory, spectrum: &crate::spectrum::Spectrum, k: usize) -> String {
-    let with_emp = tr
-        .snapshots
-        .iter()
-        .any(|s| s.test_error_empirical.is_some());
-    let bias = tr
-        .snapshots
-        .first()
-        .is_some_and(|s| s.order_params.beta.is_some());
-    let mut out = String::from("time,test_error");
-    if with_emp {
-        out.push_str(",test_error_empirical");
-    }
-    for m in 1..=k {
-        let _ = write!(out, ",o_{m}");
-    }
-    for c in order_param_columns(k, bias) {
-        let _ = write!(out, ",{c}");
-    }
-    out.push('\n');
-    for s in &tr.snapshots {
-        let _ = write!(out, "{:e},{:e}", s.time, s.test_error);
-        if with_emp {
-            match s.test_error_empirical {
-                Some(v) => {
-                    let _ = write!(out, ",{v:e}");
-                }
-                None => out.push(','),
-            }
-        }
-        for o in crate::analysis::pc_overlaps(s, spectrum, k) {
-            let _ = write!(out, ",{o:e}");
-        }
-        for v in s.order_params.flatten() {
-            let _ = write!(out, ",{v:e}");
-        }
-        out.push('\n');
-    }
-    out
-}
-
-/// A summary with nothing but a divergence time.
-fn empty_summary(k: usize, divergence_time: Option<f64>) -> Summary {
-    Summary {
-        final_test_error: None,
-        divergence_time,
-        learn_times: vec![None; k],
-        plateaus: vec![None; k],
-    }
-}
-
 /// A trajectory file to write: name inside `points/` and content.
 type TrajectoryFile = (String, String);
 
-/// Run one source of a task; the result is recorded whatever the outcome.
-fn run_source(
-    sweep: &Sweep,
-    task: &Task,
-    exp: &crate::config::Experiment,
-    source: &str,
-) -> (SourceResult, Option<TrajectoryFile>) {
-    let k = exp.model.hidden;
-    let spectrum = exp.covariance.spectrum();
-    let traj = match source {
-        "theory" => exp.theory().and_then(|th| {
-            let init = exp.initial_state(task.seed)?;
-            Ok(th.run(&init, &exp.times, exp.tolerances)?.trajectory)
-        }),
-        _ => crate::sgd::Simulator::new(exp)
-            .and_then(|sim| sim.run_seed(task.seed, &|_| {}))
-            .map(|r| r.trajectory),
+/// Run one source of a task; the result is recorded whatever the outcome. A run whose
+/// summary reports a finite `divergence_time` (its trajectory blew up without an error)
+/// counts as diverged.
+fn run_source(sweep: &Sweep, task: &Task, source: &str) -> (SourceResult, Option<TrajectoryFile>) {
+    let exp = task.experiment.as_ref();
+    let run: Result<Run> = match source {
+        "theory" => exp.theory(task.seed, &|_| {}),
+        _ => exp.simulate(task.seed, &|_| {}),
     };
     let failed = |status, divergence_time, error: String| SourceResult {
         source: source.into(),
         status,
-        summary: empty_summary(k, divergence_time),
+        divergence_time,
+        summary: Vec::new(),
         error: Some(error),
     };
-    match traj {
-        Ok(tr) => {
+    match run {
+        Ok(run) => {
             let file = sweep.trajectories.then(|| {
                 let suffix = if source == "theory" { "theory" } else { "sim" };
                 (
                     format!("{}.{suffix}.csv", task.key),
-                    trajectory_csv(&tr, spectrum, k),
+                    csv(&[(None, &run.table)]),
                 )
             });
-            let summary = summarise(&tr, spectrum, k, &Criteria::default());
-            let diverged = summary.divergence_time.is_some();
+            let divergence_time = run
+                .summary
+                .iter()
+                .find(|(n, _)| n == "divergence_time")
+                .map(|(_, v)| *v)
+                .filter(|v| v.is_finite());
+            let diverged = divergence_time.is_some();
             let result = SourceResult {
                 source: source.into(),
                 status: if diverged {
@@ -638,8 +615,15 @@ fn run_source(
                 } else {
                     Status::Ok
                 },
-                error: diverged.then(|| "test error blew up (analysis criterion)".to_string()),
-                summary,
+                divergence_time,
+                summary: run
+                    .summary
+                    .iter()
+                    .filter(|(n, _)| n != "divergence_time")
+                    .map(|(n, v)| (n.clone(), v.is_finite().then_some(*v)))
+                    .collect(),
+                error: diverged
+                    .then(|| "the trajectory blew up (divergence criterion)".to_string()),
             };
             (result, file)
         }
@@ -656,7 +640,8 @@ fn run_source(
 }
 
 /// Compute one task in memory: its record and its trajectory files (none when
-/// `trajectories = false`).
+/// `trajectories = false`). With `what = "both"` the theory is matched to the simulation
+/// ([`Dynamics::theory_for`]) when the simulation finished.
 pub fn compute_task(sweep: &Sweep, task: &Task) -> (TaskRecord, Vec<TrajectoryFile>) {
     let start = Instant::now();
     let sources: &[&str] = match sweep.what {
@@ -665,25 +650,15 @@ pub fn compute_task(sweep: &Sweep, task: &Task) -> (TaskRecord, Vec<TrajectoryFi
         What::Both => &["theory", "simulate"],
     };
     let mut files = Vec::new();
-    let results = match task.config.resolve() {
-        Ok(exp) => sources
-            .iter()
-            .map(|s| {
-                let (r, f) = run_source(sweep, task, &exp, s);
-                files.extend(f);
-                r
-            })
-            .collect(),
-        Err(e) => sources
-            .iter()
-            .map(|s| SourceResult {
-                source: (*s).into(),
-                status: Status::Error,
-                summary: empty_summary(task.config.network.hidden, None),
-                error: Some(e.to_string()),
-            })
-            .collect(),
-    };
+    let results = sources
+        .iter()
+        .map(|s| {
+            let (r, f) = run_source(sweep, task, s);
+            files.extend(f);
+            r
+        })
+        .collect();
+    let exp = task.experiment.as_ref();
     let record = TaskRecord {
         aedyn_version: env!("CARGO_PKG_VERSION").into(),
         key: task.key.clone(),
@@ -697,7 +672,8 @@ pub fn compute_task(sweep: &Sweep, task: &Task) -> (TaskRecord, Vec<TrajectoryFi
         what: sweep.what,
         results,
         wall_seconds: start.elapsed().as_secs_f64(),
-        config: task.config.clone(),
+        model: exp.kind().to_string(),
+        config: exp.config(),
     };
     (record, files)
 }
@@ -727,35 +703,6 @@ pub fn evaluate(
             (t, r)
         })
         .collect()
-}
-
-/// A metric of a summary by its `sweep.csv` column name: `final_test_error`,
-/// `divergence_time`, `t_learn_m`, `plateau_m_{start,end,duration,level}`.
-pub fn metric(summary: &Summary, name: &str) -> Option<f64> {
-    let index = |s: &str| s.parse::<usize>().ok();
-    match name {
-        "final_test_error" => summary.final_test_error,
-        "divergence_time" => summary.divergence_time,
-        _ => {
-            if let Some(m) = name.strip_prefix("t_learn_").and_then(index) {
-                return summary
-                    .learn_times
-                    .get(m.checked_sub(1)?)
-                    .copied()
-                    .flatten();
-            }
-            let rest = name.strip_prefix("plateau_")?;
-            let (m, what) = rest.split_once('_')?;
-            let p = summary.plateaus.get(index(m)?).copied().flatten()?;
-            match what {
-                "start" => Some(p.start),
-                "end" => Some(p.end),
-                "duration" => Some(p.duration()),
-                "level" => Some(p.level),
-                _ => None,
-            }
-        }
-    }
 }
 
 /// What a run of (some of) the tasks did.
@@ -837,41 +784,38 @@ fn csv_field(s: &str) -> String {
 }
 
 fn opt(v: Option<f64>) -> String {
-    v.map(|x| format!("{x:e}")).unwrap_or_default()
+    let mut s = String::new();
+    if let Some(x) = v {
+        push_cell(&mut s, x);
+    }
+    s
 }
 
 /// The `sweep.csv` table of the finished tasks (see the module docs).
 pub fn table(sweep: &Sweep, finished: &[(Task, TaskRecord)]) -> String {
-    let k_max = finished
-        .iter()
-        .map(|(t, _)| t.config.network.hidden)
-        .max()
-        .unwrap_or(0);
-    let mut header: Vec<String> = sweep.axes.iter().map(|a| csv_field(&a.field)).collect();
-    header.extend(
-        [
-            "seed",
-            "source",
-            "status",
-            "final_test_error",
-            "diverged",
-            "divergence_time",
-        ]
-        .map(String::from),
-    );
-    let mut metrics: Vec<String> = (1..=k_max).map(|m| format!("t_learn_{m}")).collect();
-    for m in 0..k_max {
-        for q in ["start", "end", "duration", "level"] {
-            metrics.push(format!("plateau_{m}_{q}"));
+    let mut metrics: Vec<String> = Vec::new();
+    for (_, rec) in finished {
+        for r in &rec.results {
+            for (n, _) in &r.summary {
+                if !metrics.contains(n) {
+                    metrics.push(n.clone());
+                }
+            }
         }
     }
-    header.extend(metrics.iter().cloned());
+    let mut header: Vec<String> = sweep.axes.iter().map(|a| csv_field(&a.field)).collect();
+    // The model's first summary column (its headline final value) stands before the
+    // divergence columns, the others after them.
+    let (head, rest) = metrics.split_at(metrics.len().min(1));
+    header.extend(["seed", "source", "status"].map(String::from));
+    header.extend(head.iter().cloned());
+    header.extend(["diverged", "divergence_time"].map(String::from));
+    header.extend(rest.iter().cloned());
     header.extend(["error", "key"].map(String::from));
     let mut out = header.join(",");
     out.push('\n');
     for (task, rec) in finished {
         for r in &rec.results {
-            let s = &r.summary;
             let mut row: Vec<String> = task.values.iter().map(|v| csv_field(&cell(v))).collect();
             row.push(task.seed.to_string());
             row.push(r.source.clone());
@@ -883,10 +827,10 @@ pub fn table(sweep: &Sweep, finished: &[(Task, TaskRecord)]) -> String {
                 }
                 .into(),
             );
-            row.push(opt(s.final_test_error));
+            row.extend(head.iter().map(|name| opt(r.get(name))));
             row.push((r.status == Status::Diverged).to_string());
-            row.push(opt(s.divergence_time));
-            row.extend(metrics.iter().map(|name| opt(metric(s, name))));
+            row.push(opt(r.divergence_time));
+            row.extend(rest.iter().map(|name| opt(r.get(name))));
             row.push(csv_field(r.error.as_deref().unwrap_or("")));
             row.push(task.key.clone());
             out.push_str(&row.join(","));
@@ -1032,6 +976,10 @@ mod tests {
         Sweep::from_toml(text, Path::new("s.toml"), Path::new("."))
     }
 
+    fn get(t: &Task, section: &str, key: &str) -> serde_json::Value {
+        t.experiment.config()[section][key].clone()
+    }
+
     #[test]
     fn fnv_matches_the_reference_vectors() {
         // FNV-1a 128 test vectors (draft-eastlake-fnv): "" and "a".
@@ -1057,9 +1005,12 @@ mod tests {
         let tasks = s.tasks().unwrap();
         assert_eq!(tasks.len(), 6);
         // First axis slowest.
-        assert_eq!(tasks[1].config.training.lr, 0.1);
-        assert_eq!(tasks[1].config.data.spikes, vec![25.0, 2.0]);
-        assert_eq!(tasks[2].config.training.lr, lr[1]);
+        assert_eq!(get(&tasks[1], "training", "lr"), 0.1);
+        assert_eq!(
+            get(&tasks[1], "data", "spikes"),
+            serde_json::json!([25.0, 2.0])
+        );
+        assert_eq!(get(&tasks[2], "training", "lr"), lr[1]);
         let z = sweep(
             "[sweep]\ngrid = \"zip\"\nseeds = 2\n[[sweep.axis]]\nfield = \"training.lr\"\nvalues = [0.1, 0.2]\n\
              [[sweep.axis]]\nfield = \"init.std\"\nvalues = [0.01, 0.02]\n",
@@ -1067,7 +1018,10 @@ mod tests {
         .unwrap();
         let t = z.tasks().unwrap();
         assert_eq!(t.len(), 4);
-        assert_eq!((t[3].config.training.lr, t[3].config.init.std), (0.2, 0.02));
+        assert_eq!(
+            (get(&t[3], "training", "lr"), get(&t[3], "init", "std")),
+            (serde_json::json!(0.2), serde_json::json!(0.02))
+        );
         assert_eq!((t[2].seed, t[3].seed), (0, 1));
         assert_ne!(t[2].key, t[3].key);
         // Integer fields get integer range values.
@@ -1077,7 +1031,7 @@ mod tests {
             .tasks()
             .unwrap()
             .iter()
-            .map(|t| t.config.data.dim)
+            .map(|t| get(t, "data", "dim").as_u64().unwrap() as usize)
             .collect();
         assert_eq!(dims, [100, 316, 1000]);
     }

@@ -63,7 +63,7 @@ fn print_default_config_is_the_embedded_default() {
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        aedyn::config::DEFAULT_CONFIG
+        aedyn::autoencoder::params::DEFAULT_CONFIG
     );
 }
 

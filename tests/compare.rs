@@ -7,20 +7,22 @@
 //! one), so the mean of 8 seeds can go either way at these levels (24 seeds: mean 0.0095 at
 //! D = 1000, 0.0072 at D = 4000, with single seeds at 0.029 and 0.034).
 
-use aedyn::compare::compare;
-use aedyn::config::Config;
+use aedyn::autoencoder::params::Params;
 
 /// Acceptance bar of the issue for D = 1000.
 const MAX_NORM_DEV_D1000: f64 = 0.05;
 
 /// Mean and median over seeds of the per-seed normalised max deviation of ε_g.
 fn norm_dev(dim: usize, seeds: usize) -> (f64, f64) {
-    let mut c = Config::default();
+    let mut c = Params::default();
     c.data.dim = dim;
     c.simulation.test_samples = 0;
-    let exp = c.resolve().unwrap();
-    let seeds: Vec<u64> = (0..seeds).map(|j| exp.replicate_seed(j)).collect();
-    let cmp = compare(&exp, &seeds, &|_| {}).unwrap();
+    let exp = c.check().unwrap();
+    let opts = aedyn::commands::Options {
+        seeds: Some(seeds),
+        progress: false,
+    };
+    let (cmp, _) = aedyn::commands::run_comparison(&exp, &opts).unwrap();
     assert!(cmp.failed.is_empty(), "{:?}", cmp.failed);
     let te = cmp.summary("test_error").unwrap();
     let v = te.mean_over_seeds.max_norm.unwrap();

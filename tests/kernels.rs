@@ -1,4 +1,4 @@
-//! Cross-checks of the Gaussian kernels (spec §3.1, §3.4, §3.5): every kernel of every
+//! Cross-checks of the Gaussian kernels (docs/autoencoder.md §3.1, §3.4, §3.5): every kernel of every
 //! activation against Monte Carlo, the closed forms against Gauss–Hermite (smooth g) or an
 //! independent semi-analytic quadrature (ReLU), and the error paths.
 

@@ -1,4 +1,4 @@
-//! Mean-field model (spec `mean-field.md`): kernels against Monte Carlo and their derivative
+//! Mean-field model (docs/mean-field.md): kernels against Monte Carlo and their derivative
 //! identities, velocity against finite differences of the risk, risk against Monte Carlo,
 //! the SGD step against finite differences of the loss, the particle solver against the
 //! exact ReLU reduction, and the data-set observables against the linear-network identity.
@@ -6,7 +6,6 @@
 use std::path::Path;
 
 use aedyn::activation::Activation;
-use aedyn::config::Config;
 use aedyn::mean_field::relu::{logistic_trajectory, riccati_trajectory, second_moment};
 use aedyn::mean_field::{
     initial_neurons, MeanFieldExperiment, MeanFieldModel, MfData, MfKernels, MfSimulator,
@@ -89,7 +88,7 @@ fn kernels_match_monte_carlo() {
 
 #[test]
 fn kernel_derivative_identities_and_quadrature() {
-    // Kdd = ∂Kss/∂b and Kds = 2∂Kss/∂a (spec §2.2), by central differences.
+    // Kdd = ∂Kss/∂b and Kds = 2∂Kss/∂a (docs/mean-field.md §2.2), by central differences.
     for act in [
         Activation::Erf,
         Activation::Relu,
@@ -134,7 +133,7 @@ fn kernel_derivative_identities_and_quadrature() {
     }
 }
 
-/// The two-particle setup of spec §5.
+/// The two-particle setup of docs/mean-field.md §5.
 fn spec_setup(act: Activation) -> (MeanFieldModel, Vec<f64>, DMatrix<f64>) {
     let model = MeanFieldModel {
         activation: act,
@@ -155,7 +154,7 @@ fn velocity_is_minus_p_times_the_risk_gradient() {
         Activation::Linear,
     ] {
         let k = kernels(act);
-        // the spec's two particles, and 7 random ones in d = 4 (includes the self-pairs)
+        // the documented two particles, and 7 random ones in d = 4 (includes the self-pairs)
         let (model, kappa, theta) = spec_setup(act);
         let mut rng = rng_for(3, 0);
         let rand = DMatrix::from_fn(7, 4, |_, _| 0.5 * normal(&mut rng));
@@ -187,7 +186,7 @@ fn velocity_is_minus_p_times_the_risk_gradient() {
 
 #[test]
 fn velocity_and_risk_match_the_spec_values() {
-    // Spec §5 (confirmed there by 2·10⁷-sample Monte Carlo); printed to 6 decimals.
+    // docs/mean-field.md §5 (confirmed there by 2·10⁷-sample Monte Carlo); printed to 6 decimals.
     let cases = [
         (
             Activation::Erf,
@@ -252,10 +251,18 @@ fn risk_matches_monte_carlo() {
 }
 
 fn experiment(toml: &str) -> MeanFieldExperiment {
-    Config::from_toml(toml, Path::new("t.toml"))
+    aedyn::mean_field::Params::from_toml(toml, Path::new("t.toml"))
         .unwrap()
-        .resolve_mean_field()
+        .check()
         .unwrap()
+}
+
+/// The error of a config that must fail, at parsing or at validation.
+fn config_error<P: aedyn::base::config::ModelParams>(text: &str) -> String {
+    match aedyn::base::config::params_from_toml::<P>(text, Path::new("x.toml"), P::KIND) {
+        Ok(p) => p.check().err().expect("an invalid config").to_string(),
+        Err(e) => e.to_string(),
+    }
 }
 
 #[test]
@@ -301,7 +308,7 @@ fn sgd_step_is_minus_eps_n_times_the_loss_gradient() {
     }
 }
 
-/// Config R of spec §4 (T = 8, records every 0.25).
+/// Config R of docs/mean-field.md §4 (T = 8, records every 0.25).
 fn reference_toml(activation: &str, neurons: usize) -> String {
     format!(
         "[model]\nkind = \"mean-field\"\n[network]\nneurons = {neurons}\nactivation = \"{activation}\"\n\
@@ -314,7 +321,7 @@ fn reference_toml(activation: &str, neurons: usize) -> String {
 #[test]
 fn particle_solver_and_riccati_match_the_logistic_solution() {
     // Whitened paired particles: (1/P)Σθθᵀ = s₀²I and exact sign symmetry, so the ReLU
-    // particle flow is exactly the logistic one (spec §3); only the RK4 error remains.
+    // particle flow is exactly the logistic one (docs/mean-field.md §3); only the RK4 error remains.
     const TOL: f64 = 1e-6;
     let exp = experiment(&reference_toml("relu", 100));
     let k = exp.kernels().unwrap();
@@ -355,11 +362,10 @@ fn reference_config_sgd_matches_the_logistic_theory() {
     // Issue #7 acceptance: N = 2000, mean over 2 seeds, every recorded t ∈ [0, 8].
     const GAIN_TOL: f64 = 0.02;
     let exp = experiment(&reference_toml("relu", 2000));
-    let theory = exp.theory(&|_| {}).unwrap();
+    let theory = exp.limit(&|_| {}).unwrap();
     assert_eq!(theory.solver, "logistic");
     let sim = MfSimulator::new(&exp).unwrap();
-    let runs: Vec<_> = sim
-        .run(&[0, 1], &|_| {})
+    let runs: Vec<_> = aedyn::base::runner::run_seeds(&[0, 1], |s| sim.run_seed(s, &|_| {}))
         .into_iter()
         .map(|(_, r)| r.unwrap())
         .collect();
@@ -367,7 +373,7 @@ fn reference_config_sgd_matches_the_logistic_theory() {
     let mean = aedyn::mean_field::MfTrajectory::mean(&trajs);
     let err = mean.max_gain_errors(&theory.trajectory);
     assert!(err.iter().all(|&e| e < GAIN_TOL), "max gain errors {err:?}");
-    // The learned blocks cross half their final gain at the exact phase times (spec §5:
+    // The learned blocks cross half their final gain at the exact phase times (docs/mean-field.md §5:
     // SGD within 0.05 of the exact half-gain times).
     for (j, b) in exp.data.block_list().iter().enumerate().take(3) {
         let gs = aedyn::mean_field::relu::final_gain(b.kappa, 0.3);
@@ -379,7 +385,7 @@ fn reference_config_sgd_matches_the_logistic_theory() {
 
 #[test]
 fn erf_sgd_matches_the_particle_solver_from_the_same_neurons() {
-    // L2 (SGD) against L1 (population flow of the same N neurons), spec §2.4 hierarchy.
+    // L2 (SGD) against L1 (population flow of the same N neurons), docs/mean-field.md §2.4 hierarchy.
     const GAIN_TOL: f64 = 0.005;
     const MSE_REL_TOL: f64 = 0.005;
     let exp = experiment(&reference_toml("erf", 200));
@@ -394,7 +400,7 @@ fn erf_sgd_matches_the_particle_solver_from_the_same_neurons() {
     let mse_err = run.trajectory.max_relative_mse_error(&flow.trajectory);
     assert!(gain_err.iter().all(|&e| e < GAIN_TOL), "{gain_err:?}");
     assert!(mse_err < MSE_REL_TOL, "{mse_err}");
-    // erf learns (slowly, spec §5): the top block's gain grows by an order of magnitude.
+    // erf learns (slowly, docs/mean-field.md §5): the top block's gain grows by an order of magnitude.
     let g = flow.trajectory.gain(0);
     assert!(g[g.len() - 1] > 10.0 * g[0], "{g:?}");
 }
@@ -409,11 +415,11 @@ fn results_do_not_depend_on_the_thread_count() {
             .unwrap();
         pool.install(|| {
             let sim = MfSimulator::new(&exp).unwrap();
-            let sgd: Vec<_> = sim
-                .run(&[0, 1, 2], &|_| {})
-                .into_iter()
-                .map(|(_, r)| r.unwrap().trajectory)
-                .collect();
+            let sgd: Vec<_> =
+                aedyn::base::runner::run_seeds(&[0, 1, 2], |s| sim.run_seed(s, &|_| {}))
+                    .into_iter()
+                    .map(|(_, r)| r.unwrap().trajectory)
+                    .collect();
             let k = exp.kernels().unwrap();
             let pop = Population::new(&exp.model, &k, exp.data.kappa());
             let th = initial_neurons(130, 50, 0.1, Symmetry::Iid, 4).unwrap();
@@ -436,7 +442,7 @@ fn dataset_is_rotated_to_its_eigenbasis_and_relu_gains_are_exact() {
     assert!((data.trace() - d as f64).abs() < 1e-9);
     assert!(data.kappa().windows(2).all(|w| w[0] >= w[1]));
     // Sign-flipped data and paired ReLU neurons: the network is linear, x̂ = (β/2)Mx, so
-    // the empirical gain is (β/2)M_jj exactly (spec §3.1), and Population::gains agrees.
+    // the empirical gain is (β/2)M_jj exactly (docs/mean-field.md §3.1), and Population::gains agrees.
     let model = MeanFieldModel {
         activation: Activation::Relu,
         alpha: 1.2,
@@ -494,30 +500,26 @@ fn config_errors_name_their_field() {
         ),
     ];
     for (text, field) in cases {
-        let e = Config::from_toml(&text, Path::new("x.toml"))
-            .unwrap()
-            .resolve_mean_field()
-            .unwrap_err()
-            .to_string();
+        let e = config_error::<aedyn::mean_field::Params>(&text);
         assert!(e.contains(field), "{field}: {e}");
     }
-    // mean-field keys in an autoencoder config
-    let e = Config::from_toml("[training]\nl2 = 0.1\n", Path::new("x.toml"))
-        .unwrap()
-        .resolve()
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("training.l2"), "{e}");
+    // mean-field keys in an autoencoder config, and the other way round
+    let e = config_error::<aedyn::autoencoder::Params>("[training]\nl2 = 0.1\n");
+    assert!(
+        e.contains("training.l2") && e.contains("not a key of the autoencoder model"),
+        "{e}"
+    );
+    let e = config_error::<aedyn::mean_field::Params>("[network]\nhidden = 2\n");
+    assert!(
+        e.contains("network.hidden") && e.contains("not a key of the mean-field model"),
+        "{e}"
+    );
     // the logistic solver needs ReLU
-    let exp = experiment(&reference_toml("erf", 100).replace(
+    let e = config_error::<aedyn::mean_field::Params>(&reference_toml("erf", 100).replace(
         "[simulation]",
         "[theory]\nsolver = \"logistic\"\n[simulation]",
     ));
-    assert!(exp
-        .theory(&|_| {})
-        .unwrap_err()
-        .to_string()
-        .contains("theory.solver"));
+    assert!(e.contains("theory.solver"), "{e}");
 }
 
 #[test]

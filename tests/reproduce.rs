@@ -4,29 +4,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use aedyn::config::Config;
+use aedyn::autoencoder::params::Params;
 use aedyn::plot::{PANEL_HEIGHT, PANEL_WIDTH};
-
-/// Figure stems and their panel grids (columns, rows).
-const EXPECTED: [(&str, u32, u32); 17] = [
-    ("sequential", 1, 1),
-    ("sequential_overlaps", 3, 1),
-    ("order_params", 3, 1),
-    ("activations", 1, 1),
-    ("validate", 1, 1),
-    ("truncated", 2, 2),
-    ("tied", 1, 1),
-    ("relu_bias", 2, 1),
-    ("digits", 2, 1),
-    ("phase_diagram", 2, 1),
-    ("sweep_lr", 2, 1),
-    ("mf_gains", 3, 1),
-    ("mf_shrinkage", 1, 1),
-    ("mf_width", 1, 1),
-    ("mf_step", 1, 1),
-    ("mf_phases", 1, 1),
-    ("mf_digits", 2, 1),
-];
 
 fn png_size(path: &Path) -> (u32, u32) {
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
@@ -55,7 +34,10 @@ fn reproduce_writes_every_figure_with_its_data() {
         .status()
         .unwrap();
     assert!(status.success());
-    for (stem, cols, rows) in EXPECTED {
+    assert_eq!(aedyn::reproduce::FIGURES.len(), 17);
+    for f in aedyn::reproduce::FIGURES {
+        let (stem, (rows, cols)) = (f.name, f.panels);
+        let (cols, rows) = (cols as u32, rows as u32);
         let (w, h) = png_size(&out.join(format!("{stem}.png")));
         assert_eq!((w, h), (cols * PANEL_WIDTH, rows * PANEL_HEIGHT), "{stem}");
         let svg = std::fs::read_to_string(out.join(format!("{stem}.svg"))).unwrap();
@@ -71,7 +53,7 @@ fn reproduce_writes_every_figure_with_its_data() {
     let pts: Vec<(f64, f64)> = csv
         .lines()
         .skip(1)
-        .filter(|l| l.split(',').nth(1).is_some_and(|s| s.starts_with("ε")))
+        .filter(|l| l.split(',').nth(1) == Some("test error max norm"))
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
             (
@@ -82,9 +64,9 @@ fn reproduce_writes_every_figure_with_its_data() {
         .collect();
     assert_eq!(pts.len(), 5);
     let (x, y): (Vec<f64>, Vec<f64>) = pts.into_iter().unzip();
-    let (slope, _) = aedyn::compare::fit_slope(&x, &y);
+    let (slope, _) = aedyn::base::compare::fit_slope(&x, &y);
     assert!(
-        aedyn::cli::EXPECTED_EXPONENT.contains(&slope),
+        aedyn::autoencoder::EXPECTED_EXPONENT.contains(&slope),
         "exponent {slope}"
     );
     // The phase diagram: at every σ0 the second PC is learned sooner the stronger it is
@@ -111,7 +93,7 @@ fn reproduce_writes_every_figure_with_its_data() {
         );
     }
     // Mean-field width scaling: the finite-N gap of the plotted points is a 1/N bias
-    // (spec mean-field.md §5: slope −1.00 over N ∈ [100, 1600]); 2 seeds here.
+    // (docs/mean-field.md §5: slope −1.00 over N ∈ [100, 1600]); 2 seeds here.
     let csv = std::fs::read_to_string(out.join("mf_width.csv")).unwrap();
     let (x, y): (Vec<f64>, Vec<f64>) = csv
         .lines()
@@ -123,7 +105,7 @@ fn reproduce_writes_every_figure_with_its_data() {
         .map(|(n, g)| (n.ln(), g.ln()))
         .unzip();
     assert_eq!(x.len(), 4);
-    let (slope, _) = aedyn::compare::fit_slope(&x, &y);
+    let (slope, _) = aedyn::base::compare::fit_slope(&x, &y);
     assert!(
         (-1.4..=-0.7).contains(&slope),
         "mean-field width slope {slope}"
@@ -139,11 +121,11 @@ fn reproduce_writes_every_figure_with_its_data() {
         }
     }
     assert_eq!(erf.len(), 61);
-    let mut c = Config::default();
+    let mut c = Params::default();
     c.output.t_max = 1000.0;
     c.output.points = 61;
-    let exp = c.resolve().unwrap();
-    let theory = exp.theory().unwrap();
+    let exp = c.check().unwrap();
+    let theory = exp.ode().unwrap();
     let init = exp.initial_state(exp.replicate_seed(0)).unwrap();
     let times: Vec<f64> = erf.iter().map(|p| p.0).collect();
     let mut unique = times.clone();

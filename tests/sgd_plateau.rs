@@ -1,9 +1,10 @@
 //! The paper's sequential learning (Refinetti & Goldt 2022, Fig. 1): an erf autoencoder with
 //! K = 2 on the normalised two-spike data (the default config: θ = (25, 9)/35, b = 1/35)
-//! passes through plateaus at the PCA errors ε_PCA(m) (spec §3.7). Slow: run in release.
+//! passes through plateaus at the PCA errors ε_PCA(m) (docs/autoencoder.md §3.7). Slow: run in release.
 
-use aedyn::config::{Config, Spacing};
-use aedyn::sgd::Simulator;
+use aedyn::autoencoder::params::Params;
+use aedyn::autoencoder::sgd::Simulator;
+use aedyn::base::grid::Spacing;
 
 /// Seeds averaged.
 const SEEDS: usize = 8;
@@ -18,20 +19,19 @@ const INITIAL_TOL: f64 = 0.02;
 
 #[test]
 fn erf_autoencoder_passes_through_the_pca_plateaus() {
-    let mut c = Config::default();
+    let mut c = Params::default();
     c.data.dim = 2000;
     c.output.t_max = 100.0;
     c.output.points = 201;
     c.output.spacing = Spacing::Linear;
     c.simulation.test_samples = 0;
-    let exp = c.resolve().unwrap();
+    let exp = c.check().unwrap();
     assert_eq!(exp.model.lr, 0.4);
     assert_eq!(exp.config.init.std, 0.1);
     let pca = exp.covariance.pca_errors(2);
     let sim = Simulator::new(&exp).unwrap();
     let seeds: Vec<u64> = (0..SEEDS).map(|j| exp.replicate_seed(j)).collect();
-    let runs: Vec<_> = sim
-        .run(&seeds, &|_| {})
+    let runs: Vec<_> = aedyn::base::runner::run_seeds(&seeds, |s| sim.run_seed(s, &|_| {}))
         .into_iter()
         .map(|(s, r)| r.unwrap_or_else(|e| panic!("seed {s}: {e}")))
         .collect();

@@ -1,10 +1,10 @@
 //! The simulator's inputs have exactly the theory's covariance, and the exact test error from
-//! the order parameters (spec §3.6) agrees with the empirical one — within sampling error.
+//! the order parameters (docs/autoencoder.md §3.6) agrees with the empirical one — within sampling error.
 
 use aedyn::activation::Activation;
-use aedyn::config::Config;
+use aedyn::autoencoder::params::Params;
+use aedyn::autoencoder::sgd::{DataSource, Frame, Simulator};
 use aedyn::rng::{rng_for, Rng};
-use aedyn::sgd::{DataSource, Frame, Simulator};
 use aedyn::spectrum::{Covariance, GroupBasis, SpikeDirections, SpikedParams};
 use nalgebra::{DMatrix, DVector};
 use rand_distr::{Distribution, StandardNormal};
@@ -189,7 +189,7 @@ fn exact_test_error_matches_the_empirical_one() {
     let mut cases: Vec<(Activation, bool)> = Activation::ALL.iter().map(|&a| (a, false)).collect();
     cases.push((Activation::Relu, true));
     for (activation, bias) in cases {
-        let mut c = Config::default();
+        let mut c = Params::default();
         c.data.dim = 200;
         c.network.activation = activation;
         c.network.hidden = 3;
@@ -198,10 +198,10 @@ fn exact_test_error_matches_the_empirical_one() {
             c.training.bias_lr = Some(0.4);
             c.init.bias = Some(vec![0.3, -0.2, 0.1]);
         }
-        let exp = c.resolve().unwrap();
+        let exp = c.check().unwrap();
         let sim = Simulator::new(&exp).unwrap();
         let mut net = sim.initial_network(exp.replicate_seed(0)).unwrap();
-        let mut inputs = aedyn::sgd::InputStream::new(sim.source(), rng_for(5, 0));
+        let mut inputs = aedyn::autoencoder::sgd::InputStream::new(sim.source(), rng_for(5, 0));
         for _ in 0..2000 {
             net.train_step(&mut inputs);
         }

@@ -1,11 +1,11 @@
 //! The simulator's training step against independent truths: finite differences of the loss
-//! (every rule with a loss, every activation, with bias) and the update formulas of the spec
+//! (every rule with a loss, every activation, with bias) and the update formulas of docs/autoencoder.md
 //! (`autoencoder-ode.md` §1.2, §1.4, §5.1–§5.3) evaluated directly on a small example.
 
 use aedyn::activation::Activation;
-use aedyn::model::{Model, Rule};
+use aedyn::autoencoder::model::{Model, Rule};
+use aedyn::autoencoder::sgd::{Frame, Network};
 use aedyn::rng::{rng_for, Rng};
-use aedyn::sgd::{Frame, Network};
 use nalgebra::{DMatrix, DVector};
 use rand_distr::{Distribution, StandardNormal};
 
@@ -160,7 +160,7 @@ fn sgd_step_is_minus_rate_times_the_loss_gradient_for_every_activation() {
                     |v, i, val| v[(k, i)] = val,
                     |v| loss(g, &c.w, v, &beta0, &x, K),
                 );
-                // Encoder rate η/D, decoder rate η (spec §1.2).
+                // Encoder rate η/D, decoder rate η (docs/autoencoder.md §1.2).
                 let (wn, vn) = (net.encoder(), net.decoder());
                 assert_close(
                     &format!("{what}: ∇w^{k}"),
@@ -176,7 +176,7 @@ fn sgd_step_is_minus_rate_times_the_loss_gradient_for_every_activation() {
                 );
             }
             if with_bias {
-                // β moves with rate η_b/D (b = √D β has rate η_b; spec §1.4).
+                // β moves with rate η_b/D (b = √D β has rate η_b; docs/autoencoder.md §1.4).
                 let gb = fd_grad(
                     &beta0,
                     K,
@@ -194,7 +194,7 @@ fn sgd_step_is_minus_rate_times_the_loss_gradient_for_every_activation() {
 
 #[test]
 fn truncated_step_follows_the_per_unit_losses() {
-    // Unit k descends L_k = |x − Σ_{a≤k} v^a g(λ^a)|²/(2D) in its own weights (spec §5.1).
+    // Unit k descends L_k = |x − Σ_{a≤k} v^a g(λ^a)|²/(2D) in its own weights (docs/autoencoder.md §5.1).
     for g in Activation::ALL {
         let m = model(g, Rule::Truncated);
         let c = case(2, 1);
@@ -235,7 +235,7 @@ fn truncated_step_follows_the_per_unit_losses() {
 
 #[test]
 fn tied_step_descends_the_tied_loss() {
-    // v = √D w, one matrix trained with rate η/D (spec §5.3).
+    // v = √D w, one matrix trained with rate η/D (docs/autoencoder.md §5.3).
     for g in Activation::ALL {
         let mut m = model(g, Rule::Sgd);
         m.tied = true;
@@ -260,7 +260,7 @@ fn tied_step_descends_the_tied_loss() {
     }
 }
 
-/// The spec's update of one minibatch, written out directly (spec §1.2, §1.4, §5.1, §5.3):
+/// The spec's update of one minibatch, written out directly (docs/autoencoder.md §1.2, §1.4, §5.1, §5.3):
 /// returns (W', V', β').
 fn spec_step(m: &Model, c: &Case, bias: bool) -> (DMatrix<f64>, DMatrix<f64>, DVector<f64>) {
     let d = D as f64;
@@ -358,7 +358,7 @@ fn one_step_of_each_rule_matches_the_spec_formula() {
     }
 }
 
-/// Sanger's update written out directly (spec §5.2): W'.
+/// Sanger's update written out directly (docs/autoencoder.md §5.2): W'.
 fn sanger_step(m: &Model, c: &Case) -> DMatrix<f64> {
     let d = D as f64;
     let x = c.x.row(0).transpose();
@@ -379,7 +379,7 @@ fn sanger_step(m: &Model, c: &Case) -> DMatrix<f64> {
 
 #[test]
 fn sanger_step_matches_its_formula() {
-    // w^k ← s [w^k + (η/D²) y^k (x − Σ_{a≤k} y^a w^a)], y^k = w^k·x/√D (spec §5.2).
+    // w^k ← s [w^k + (η/D²) y^k (x − Σ_{a≤k} y^a w^a)], y^k = w^k·x/√D (docs/autoencoder.md §5.2).
     let mut m = model(Activation::Linear, Rule::Sanger);
     m.weight_decay = 0.5;
     let c = case(5, 1);
@@ -427,7 +427,7 @@ fn rule_cases() -> Vec<(&'static str, Model, bool, usize)> {
 #[test]
 fn several_steps_of_each_rule_match_the_spec_formula() {
     // The network keeps part of each step pending until the next one (module docs of
-    // sgd::network): several steps in a row, observed only at the end, must equal the spec's
+    // sgd::network): several steps in a row, observed only at the end, must equal the documented
     // updates iterated. D = 7 is not a multiple of the padding width, so the padding is
     // exercised too.
     for (name, m, with_bias, batch) in rule_cases() {

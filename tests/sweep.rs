@@ -4,6 +4,8 @@
 //! exact η·t scaling recovered by the timescale extraction.
 
 use std::path::Path;
+
+use serde::Deserialize;
 use std::process::{Command, Output};
 
 fn aedyn(args: &[&str], dir: &Path, threads: Option<&str>) -> Output {
@@ -193,7 +195,7 @@ fn killed_sweep_resumes_recomputing_only_missing_tasks() {
 #[test]
 fn divergence_is_recorded_and_bad_fields_stop_before_running() {
     let dir = tempfile::tempdir().unwrap();
-    // SGD at D = 100 diverges for η ≫ D (spec §1.2: η² terms are O(η²/D) per unit time).
+    // SGD at D = 100 diverges for η ≫ D (docs/autoencoder.md §1.2: η² terms are O(η²/D) per unit time).
     let text = r#"
 [data]
 dim = 100
@@ -245,7 +247,7 @@ values = [0.4, 5000.0]
     }
 }
 
-/// Without weight decay the ODE depends on η and t only through η·t (spec §4: the RHS is
+/// Without weight decay the ODE depends on η and t only through η·t (docs/autoencoder.md §4: the RHS is
 /// linear in η), so with output grids scaled by 1/η the extracted times satisfy
 /// η·t_learn_m = const and the plateau edges scale alike — an exact check of the whole
 /// sweep + analysis pipeline (zip grid, integer-free float axes).
@@ -280,9 +282,10 @@ values = [0.04, 0.01, 0.0025]
         results
             .iter()
             .map(|(t, r)| {
-                let v = aedyn::sweep::metric(&r.results[0].summary, name)
+                let v = r.results[0]
+                    .get(name)
                     .unwrap_or_else(|| panic!("{name} missing"));
-                t.config.training.lr * v
+                t.experiment.config()["training"]["lr"].as_f64().unwrap() * v
             })
             .collect()
     };
@@ -303,23 +306,25 @@ values = [0.04, 0.01, 0.0025]
     }
     // Sequential learning: PC m is learned after the plateau at ε_PCA(m−1) and before
     // the one at ε_PCA(m) ends.
-    let s = &results[1].1.results[0].summary;
+    let s = &results[1].1.results[0];
+    let get = |name: String| s.get(&name).unwrap_or_else(|| panic!("{name}: {s:?}"));
     for m in 1..3 {
-        let t = s.learn_times[m - 1].unwrap();
-        let before = s.plateaus[m - 1].unwrap();
-        let after = s.plateaus[m].unwrap();
-        assert!(before.start < t && t < after.end, "m = {m}: {s:?}");
-        assert!(t < s.learn_times[m].unwrap());
+        let t = get(format!("t_learn_{m}"));
+        let before = get(format!("plateau_{}_start", m - 1));
+        let after = get(format!("plateau_{m}_end"));
+        assert!(before < t && t < after, "m = {m}: {s:?}");
+        assert!(t < get(format!("t_learn_{}", m + 1)));
     }
-    let pca = sweep.tasks().unwrap()[1]
-        .config
-        .resolve()
+    let pca = results[1].1.config["model"].clone();
+    assert!(pca.is_null(), "the recorded config is the model's params");
+    let exp = aedyn::autoencoder::Params::deserialize(results[1].1.config.clone())
         .unwrap()
-        .covariance
-        .pca_errors(3);
+        .check()
+        .unwrap();
+    let pca = exp.covariance.pca_errors(3);
     // Plateau levels within 15 % of ε_PCA(m) (the erf plateaus sit slightly above).
-    for (p, want) in s.plateaus.iter().zip(&pca).skip(1) {
-        let level = p.unwrap().level;
+    for (m, want) in pca.iter().enumerate().take(3).skip(1) {
+        let level = get(format!("plateau_{m}_level"));
         assert!((level / want - 1.0).abs() < 0.15, "{level} vs {want}");
     }
 }

@@ -3,27 +3,27 @@
 //! and explicit initial densities.
 
 use aedyn::activation::Activation;
-use aedyn::config::Config;
-use aedyn::model::{Model, Rule};
+use aedyn::autoencoder::model::{Model, Rule};
+use aedyn::autoencoder::params::Params;
+use aedyn::autoencoder::theory::{InitialState, Theory, Tolerances};
+use aedyn::autoencoder::trajectory::Trajectory;
 use aedyn::spectrum::{Covariance, Spectrum};
-use aedyn::theory::{InitialState, Theory, Tolerances};
-use aedyn::trajectory::Trajectory;
 use nalgebra::{DMatrix, SymmetricEigen};
 use std::path::Path;
 
-fn config(text: &str) -> Config {
-    Config::from_toml(text, Path::new("test.toml")).unwrap()
+fn config(text: &str) -> Params {
+    Params::from_toml(text, Path::new("test.toml")).unwrap()
 }
 
 fn run(text: &str) -> (Trajectory, Vec<f64>) {
-    let exp = config(text).resolve().unwrap();
-    let theory = exp.theory().unwrap();
+    let exp = config(text).check().unwrap();
+    let theory = exp.ode().unwrap();
     let init = exp.initial_state(exp.replicate_seed(0)).unwrap();
     let run = theory.run(&init, &exp.times, exp.tolerances).unwrap();
     (run.trajectory, exp.covariance.pca_errors(exp.model.hidden))
 }
 
-/// Grouping is exact (spec §4): D separate eigenvalues (equal in the bulk) and the same
+/// Grouping is exact (docs/autoencoder.md §4): D separate eigenvalues (equal in the bulk) and the same
 /// spectrum as M+1 groups give the same trajectory. Both are integrated at rtol 1e-12, so
 /// the remaining difference is the integrators' (different step sequences), ≪ 1e-10.
 #[test]
@@ -97,7 +97,7 @@ fn grouping_is_exact() {
     assert!(a.trajectory.snapshots.last().unwrap().test_error < 0.3);
 }
 
-/// Linear g converges to ε_PCA(K) up to the frozen-bulk offset (spec §3.7): the offset is
+/// Linear g converges to ε_PCA(K) up to the frozen-bulk offset (docs/autoencoder.md §3.7): the offset is
 /// ≥ 0 (a rank-K linear map cannot beat PCA) and scales as σ0² (the encoder's frozen bulk
 /// component adds noise ∝ σ0²·b).
 #[test]
@@ -203,7 +203,7 @@ fn long_runs_stay_physical() {
 /// weights those densities came from.
 #[test]
 fn explicit_densities_reproduce_the_weights_run() {
-    let exp = Config::default().resolve().unwrap();
+    let exp = Params::default().check().unwrap();
     let init = exp.initial_state(0).unwrap();
     let dens = init.densities();
     let fmt = |m: &DMatrix<f64>| {
@@ -240,7 +240,7 @@ fn explicit_densities_reproduce_the_weights_run() {
     }
     // A non-PSD density is rejected, naming the group.
     let bad = "[init]\nkind = \"densities\"\n[[init.groups]]\nq = [[1.0, 0.0], [0.0, -1.0]]\nr = [[0.0, 0.0], [0.0, 0.0]]\nt = [[0.0, 0.0], [0.0, 0.0]]\n[[init.groups]]\nq = [[1.0, 0.0], [0.0, 1.0]]\nr = [[0.0, 0.0], [0.0, 0.0]]\nt = [[0.0, 0.0], [0.0, 0.0]]\n[[init.groups]]\nq = [[1.0, 0.0], [0.0, 1.0]]\nr = [[0.0, 0.0], [0.0, 0.0]]\nt = [[0.0, 0.0], [0.0, 0.0]]\n";
-    let exp = config(bad).resolve().unwrap();
+    let exp = config(bad).check().unwrap();
     let e = exp.initial_state(0).unwrap_err().to_string();
     assert!(e.contains("init.groups.0"), "{e}");
 }

@@ -1,14 +1,14 @@
-//! The ODE right-hand side equals the drift of real SGD (spec §3.2): from one fixed state at
+//! The ODE right-hand side equals the drift of real SGD (docs/autoencoder.md §3.2): from one fixed state at
 //! D = 4000, the mean change of the per-direction overlaps `s_τ = (ω_τ; ν̃_τ)` over many
 //! independent single SGD steps, times D, must match `L(ρ̃_τ) s_τ` within Monte Carlo error.
-//! The one-step update is written here independently of the crate (spec §1.2, §1.4, §5.1–§5.3).
+//! The one-step update is written here independently of the crate (docs/autoencoder.md §1.2, §1.4, §5.1–§5.3).
 //! For ω and ν̃ the update is linear in the step, so the drift is exact at any D (no O(1/D)
 //! bias): the comparison is purely statistical.
 
 use aedyn::activation::Activation;
-use aedyn::model::{Model, Rule};
+use aedyn::autoencoder::model::{Model, Rule};
+use aedyn::autoencoder::theory::{InitialState, Theory};
 use aedyn::spectrum::Spectrum;
-use aedyn::theory::{InitialState, Theory};
 use nalgebra::{DMatrix, DVector};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
@@ -142,7 +142,7 @@ fn sgd_drift(
             .map(|k| v[k].iter().zip(&x).map(|(a, b)| a * b).sum())
             .collect();
         for k in 0..K {
-            // Units a seen by unit k: all (sgd) or a ≤ k (truncated, spec §5.1).
+            // Units a seen by unit k: all (sgd) or a ≤ k (truncated, docs/autoencoder.md §5.1).
             let seen = if case.rule != Rule::Sgd { k + 1 } else { K };
             // v^k·Δ^{(k)} = v^k·x − Σ_{a seen} (v^k·v^a) g_a
             let v_delta: f64 = vx[k] - (0..seen).map(|a| vv[k][a] * g[a]).sum::<f64>();
@@ -156,12 +156,12 @@ fn sgd_drift(
                 let enc = cw * x[i]; // D·Δw^k from the encoder gradient
                 let dec = eta * g[k] * delta_i; // D·Δv^k from the decoder gradient
                 let (dw_raw, dv_raw) = match case.tie() {
-                    // Sanger (spec §5.2): y = λ, D·Δw = (η/D) y^k (x − Σ_{a≤k} y^a w^a); v = w.
+                    // Sanger (docs/autoencoder.md §5.2): y = λ, D·Δw = (η/D) y^k (x − Σ_{a≤k} y^a w^a); v = w.
                     Some(_) if case.rule == Rule::Sanger => {
                         let s = eta / df * lam[k] * delta_i;
                         (s, s)
                     }
-                    // Tied (spec §5.3): one W, increment = encoder + decoder/√D; ν̃ = ω.
+                    // Tied (docs/autoencoder.md §5.3): one W, increment = encoder + decoder/√D; ν̃ = ω.
                     Some(_) => {
                         let s = enc + dec / sd;
                         (s, s * sd)

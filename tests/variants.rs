@@ -3,8 +3,8 @@
 //! qualitative claims in both — tied erf fails where untied erf succeeds, a trained bias
 //! helps ReLU, truncated SGD learns the principal components themselves.
 
-use aedyn::compare::Comparison;
-use aedyn::config::Experiment;
+use aedyn::autoencoder::params::Experiment;
+use aedyn::reproduce::autoencoder::Compared as Comparison;
 use aedyn::reproduce::{final_overlaps, off_diagonal_ratio, run_variant};
 
 /// Acceptance bar on the per-seed normalised max deviation of ε_g at D ≥ 1000, averaged over
@@ -20,7 +20,11 @@ const OFF_DIAGONAL: f64 = 0.05;
 
 fn run(name: &str, bar: f64) -> (Experiment, Comparison) {
     let (exp, cmp) = run_variant(name, &|_| {}).unwrap();
-    assert!(cmp.failed.is_empty(), "{name}: {:?}", cmp.failed);
+    assert!(
+        cmp.inner.failed.is_empty(),
+        "{name}: {:?}",
+        cmp.inner.failed
+    );
     let te = cmp.summary("test_error").unwrap();
     let worst = te.worst_over_seeds.max_norm.unwrap();
     let mean = te.mean_over_seeds.max_norm.unwrap();
@@ -39,7 +43,8 @@ fn run(name: &str, bar: f64) -> (Experiment, Comparison) {
 
 /// Final ε_g of the first seed's theory, and the seed mean of the simulation's.
 fn final_errors(cmp: &Comparison) -> (f64, f64) {
-    let last = |tr: &aedyn::trajectory::Trajectory| tr.snapshots.last().unwrap().test_error;
+    let last =
+        |tr: &aedyn::autoencoder::trajectory::Trajectory| tr.snapshots.last().unwrap().test_error;
     let sim = cmp
         .pairs
         .iter()
@@ -56,7 +61,7 @@ fn tied_erf_stalls_where_untied_erf_and_tied_linear_learn() {
     let (_, linear) = run("tied_linear", MAX_NORM_DEV);
     let pca2 = exp.covariance.pca_errors(2)[2];
     for (name, cmp, lo, hi) in [
-        // Spec §8.5: the tied erf AE plateaus at ε ≈ 0.032 ≈ 2.2 ε_PCA(2).
+        // docs/autoencoder.md §8.5: the tied erf AE plateaus at ε ≈ 0.032 ≈ 2.2 ε_PCA(2).
         ("tied erf", &tied, 2.0, f64::INFINITY),
         // The untied erf AE creeps down to ε_PCA(2) (1.17 ε_PCA(2) at t = 1000).
         ("untied erf", &untied, 1.0, 1.25),
@@ -84,7 +89,7 @@ fn relu_needs_a_trained_bias() {
     eprintln!(
         "ReLU: no bias {plain_th:.5} / {plain_sim:.5}, bias {bias_th:.5} / {bias_sim:.5} (theory / SGD), ε_PCA(1) = {pca1:.5}"
     );
-    // Spec §8.4: without a bias K = 2 ReLU units stall at ε_PCA(1); with one they go below it.
+    // docs/autoencoder.md §8.4: without a bias K = 2 ReLU units stall at ε_PCA(1); with one they go below it.
     for e in [plain_th, plain_sim] {
         assert!(
             (e / pca1 - 1.0).abs() < 0.02,

@@ -1,4 +1,4 @@
-//! Gaussian kernels of the mean-field velocity and risk (spec `mean-field.md` §2.2–§2.3).
+//! Gaussian kernels of the mean-field velocity and risk (docs/mean-field.md §2.2–§2.3).
 //!
 //! For a pair of neurons the pre-activations `u = γθᵀx`, `u' = γθ'ᵀx` are centred Gaussian with
 //! covariance `[[a, b], [b, a']]`, `a = γ²θᵀΣθ`, `a' = γ²θ'ᵀΣθ'`, `b = γ²θᵀΣθ'`:
@@ -12,8 +12,8 @@
 //! with the Stein forms `K2 = E[z²σ'(√a z)]` and `Kds = (E[u σ'(u) σ(u')] − b Kdd)/a`, so σ''
 //! is never needed.
 
-use crate::activation::{gauss_hermite, Activation, MAX_QUADRATURE_NODES, MIN_QUADRATURE_NODES};
-use crate::error::{Error, Result};
+use crate::activation::{gauss_hermite, Activation};
+use crate::error::Result;
 
 /// √(2/π).
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
@@ -21,10 +21,10 @@ const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 const TWO_OVER_PI: f64 = std::f64::consts::FRAC_2_PI;
 /// 1/(2π).
 const FRAC_1_2PI: f64 = 0.5 * std::f64::consts::FRAC_1_PI;
-/// Below this pre-activation variance a neuron counts as θ = 0 (spec §6: the product
+/// Below this pre-activation variance a neuron counts as θ = 0 (docs/mean-field.md §6: the product
 /// `(θᵀθ') Kds Σθ` tends to 0 there, so `Kds` is set to 0).
 pub const ZERO_VARIANCE: f64 = 1e-12;
-/// Largest |z| used in the erf kernels: `z` is clipped to the open interval (−1, 1) (spec §6).
+/// Largest |z| used in the erf kernels: `z` is clipped to the open interval (−1, 1) (docs/mean-field.md §6).
 const Z_CLIP: f64 = 1.0 - 1e-15;
 
 /// The three pair kernels at `(a, a', b)`.
@@ -51,27 +51,20 @@ pub struct MfKernels {
 
 impl MfKernels {
     /// Kernels of `activation`; `quadrature_nodes` Gauss–Hermite nodes per dimension are
-    /// used where there is no closed form (erf, ReLU, linear have one). Spec §2.3 suggests
+    /// used where there is no closed form (erf, ReLU, linear have one). docs/mean-field.md §2.3 suggests
     /// ≥ 40 in 1-D and ≥ 30×30 in 2-D.
     pub fn new(activation: Activation, quadrature_nodes: usize) -> Result<Self> {
         Self::build(activation, quadrature_nodes, activation.has_closed_form())
     }
 
     /// Kernels by Gauss–Hermite quadrature for any activation, even one with closed forms
-    /// (to cross-check them, spec §2.3).
+    /// (to cross-check them, docs/mean-field.md §2.3).
     pub fn quadrature(activation: Activation, quadrature_nodes: usize) -> Result<Self> {
         Self::build(activation, quadrature_nodes, false)
     }
 
     fn build(activation: Activation, quadrature_nodes: usize, closed_form: bool) -> Result<Self> {
-        if !(MIN_QUADRATURE_NODES..=MAX_QUADRATURE_NODES).contains(&quadrature_nodes) {
-            return Err(Error::config(
-                "theory.quadrature_nodes",
-                format!(
-                    "must be in {MIN_QUADRATURE_NODES}..={MAX_QUADRATURE_NODES}, got {quadrature_nodes}"
-                ),
-            ));
-        }
+        crate::activation::check_quadrature_nodes(quadrature_nodes)?;
         let (nodes, weights) = if closed_form {
             (Vec::new(), Vec::new())
         } else {
@@ -119,7 +112,7 @@ impl MfKernels {
         (k1, k2)
     }
 
-    /// The pair kernels at `(a, a', b)` (spec §2.2; degenerate arguments as in §6).
+    /// The pair kernels at `(a, a', b)` (docs/mean-field.md §2.2; degenerate arguments as in §6).
     #[inline]
     pub fn pair(&self, a: f64, a2: f64, b: f64) -> PairKernels {
         if !self.closed_form {
@@ -165,7 +158,7 @@ impl MfKernels {
         }
     }
 
-    /// Tensor Gauss–Hermite: `u = √a z₁`, `u' = (b/√a) z₁ + √(a' − b²/a) z₂` (spec §2.3).
+    /// Tensor Gauss–Hermite: `u = √a z₁`, `u' = (b/√a) z₁ + √(a' − b²/a) z₂` (docs/mean-field.md §2.3).
     fn pair_quadrature(&self, a: f64, a2: f64, b: f64) -> PairKernels {
         let act = self.activation;
         let s = a.max(0.0).sqrt();

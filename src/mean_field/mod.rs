@@ -1,8 +1,8 @@
 //! Weight-tied two-layer autoencoders in mean-field scaling (P.-M. Nguyen, *Analysis of
 //! feature learning in weight-tied autoencoders via the mean field lens*, arXiv:2102.08373;
-//! maths and notation: spec `mean-field.md`).
+//! maths and notation: docs/mean-field.md).
 //!
-//! The network (spec §1) is `x̂(x; Θ) = (α/N) Σ_i θ_i σ(γ θ_iᵀx)`, trained on
+//! The network (docs/mean-field.md §1) is `x̂(x; Θ) = (α/N) Σ_i θ_i σ(γ θ_iᵀx)`, trained on
 //! `ℓ = ½‖x − x̂‖² + (λ/2N) Σ_i ‖θ_i‖²` by online SGD with learning rate εN (time `t = kε`).
 //! Everything works in the eigenbasis of the data's second moment `Σ = diag(κ_1..κ_d)`
 //! (no loss of generality: the initialisation is isotropic).
@@ -17,15 +17,15 @@
 //! * [`MeanFieldExperiment`]: a validated experiment (built by
 //!   `Config::resolve_mean_field`) with its theory and simulation runs.
 //!
-//! Observables (spec §4): the population MSE `½E‖x − x̂‖²` and the block gains
+//! Observables (docs/mean-field.md §4): the population MSE `½E‖x − x̂‖²` and the block gains
 //! `g_j = E[(u·x̂)(u·x)]/κ_j` averaged over a block's directions `u`.
 
+pub mod figures;
 pub mod kernels;
+pub mod params;
 pub mod particles;
 pub mod relu;
 pub mod sgd;
-
-use std::fmt::Write as _;
 
 use nalgebra::DMatrix;
 use rand_distr::{Distribution, StandardNormal};
@@ -36,10 +36,11 @@ use crate::error::{Error, Result};
 use crate::rng::{rng_for, stream, Rng};
 
 pub use kernels::{MfKernels, PairKernels};
+pub use params::{Params, DEFAULT_CONFIG};
 pub use particles::{ParticleRun, Population, Risk};
 pub use sgd::{MfSeedRun, MfSimulator};
 
-/// The network's scalings, activation and penalty (spec §1).
+/// The network's scalings, activation and penalty (docs/mean-field.md §1).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct MeanFieldModel {
     /// σ.
@@ -53,7 +54,7 @@ pub struct MeanFieldModel {
 }
 
 impl MeanFieldModel {
-    /// β = αγ (spec §1, §3).
+    /// β = αγ (docs/mean-field.md §1, §3).
     pub fn beta(&self) -> f64 {
         self.alpha * self.gamma
     }
@@ -90,26 +91,26 @@ struct Samples {
 pub const ZERO_EIGENVALUE: f64 = 1e-10;
 
 impl MfData {
-    /// Gaussian data `N(0, Σ)` with a block spectrum `[(κ_k, d_k)]` (spec §1), in the given
+    /// Gaussian data `N(0, Σ)` with a block spectrum `[(κ_k, d_k)]` (docs/mean-field.md §1), in the given
     /// order; sampling costs O(d) per input.
     pub fn blocks(blocks: &[(f64, usize)]) -> Result<Self> {
         if blocks.is_empty() {
-            return Err(Error::config("data.blocks", "needs at least one block"));
+            return Err(Error::InvalidState(
+                "a block spectrum needs at least one block".into(),
+            ));
         }
         let mut kappa = Vec::new();
         let mut out = Vec::new();
         for (i, &(k, m)) in blocks.iter().enumerate() {
             if !(k.is_finite() && k >= 0.0) {
-                return Err(Error::config(
-                    format!("data.blocks.{i}"),
-                    format!("eigenvalue κ must be a finite number ≥ 0, got {k}"),
-                ));
+                return Err(Error::InvalidState(format!(
+                    "block {i}: eigenvalue κ must be a finite number ≥ 0, got {k}"
+                )));
             }
             if m == 0 {
-                return Err(Error::config(
-                    format!("data.blocks.{i}"),
-                    "multiplicity must be ≥ 1",
-                ));
+                return Err(Error::InvalidState(format!(
+                    "block {i}: multiplicity must be ≥ 1"
+                )));
             }
             out.push(Block {
                 kappa: k,
@@ -127,15 +128,14 @@ impl MfData {
 
     /// A real data set (n×d, one sample per row): centred, rotated into the eigenbasis of
     /// its second moment Σ̂ = (1/n) Σ_μ x_μ x_μᵀ (eigenvalues decreasing), optionally scaled
-    /// to tr Σ̂/d = 1 (`normalize`) and sign-flipped at every draw (`sign_flip`, spec §1).
+    /// to tr Σ̂/d = 1 (`normalize`) and sign-flipped at every draw (`sign_flip`, docs/mean-field.md §1).
     /// Every direction with κ > [`ZERO_EIGENVALUE`]·κ_max is its own block.
     pub fn from_samples(x: &DMatrix<f64>, normalize: bool, sign_flip: bool) -> Result<Self> {
         let (n, d) = x.shape();
         if n < 2 || d < 1 {
-            return Err(Error::config(
-                "data.path",
-                format!("needs ≥ 2 samples and ≥ 1 column, got {n}×{d}"),
-            ));
+            return Err(Error::InvalidState(format!(
+                "a data set needs ≥ 2 samples and ≥ 1 column, got {n}×{d}"
+            )));
         }
         let mean = x.row_mean();
         let mut xc = x.clone();
@@ -150,7 +150,7 @@ impl MfData {
         let mut kappa: Vec<f64> = order.iter().map(|&j| eig.eigenvalues[j].max(0.0)).collect();
         let trace: f64 = kappa.iter().sum();
         if trace <= 0.0 {
-            return Err(Error::config("data.path", "the data set has zero variance"));
+            return Err(Error::InvalidState("the data set has zero variance".into()));
         }
         let scale = if normalize {
             (d as f64 / trace).sqrt()
@@ -206,7 +206,7 @@ impl MfData {
     }
 
     /// True when x and −x are equal in law (Gaussian data, or sign-flipped samples): the
-    /// condition of the ReLU reduction (spec §3.1).
+    /// condition of the ReLU reduction (docs/mean-field.md §3.1).
     pub fn sign_symmetric(&self) -> bool {
         self.samples.as_ref().is_none_or(|s| s.sign_flip)
     }
@@ -284,7 +284,7 @@ impl MfData {
     }
 }
 
-/// How initial neurons are drawn (spec §1, "Initialisation").
+/// How initial neurons are drawn (docs/mean-field.md §1, "Initialisation").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Symmetry {
@@ -316,21 +316,17 @@ pub fn initial_neurons(
         return Ok(draw(n));
     }
     if n % 2 != 0 {
-        return Err(Error::config(
-            "network.neurons",
-            format!("must be even with init.symmetry = paired/whitened, got {n}"),
-        ));
+        return Err(Error::InvalidState(format!(
+            "paired/whitened neurons need an even N, got {n}"
+        )));
     }
     let mut half = draw(n / 2);
     if symmetry == Symmetry::Whitened {
         if n / 2 < d {
-            return Err(Error::config(
-                "network.neurons",
-                format!(
-                    "must be ≥ 2d = {} with init.symmetry = whitened, got {n}",
-                    2 * d
-                ),
-            ));
+            return Err(Error::InvalidState(format!(
+                "whitened neurons need N ≥ 2d = {}, got {n}",
+                2 * d
+            )));
         }
         // H ← s₀ H C^{-1/2}, C = HᵀH/(N/2), so that (2/N) HᵀH = s₀² I.
         let c = half.tr_mul(&half) / (n / 2) as f64;
@@ -404,7 +400,7 @@ impl MfTrajectory {
         }
     }
 
-    /// Per block, `max_t |g_j(t) − g_j^ref(t)|` (same times; spec §4 "max gain error").
+    /// Per block, `max_t |g_j(t) − g_j^ref(t)|` (same times; docs/mean-field.md §4 "max gain error").
     pub fn max_gain_errors(&self, reference: &MfTrajectory) -> Vec<f64> {
         let nb = self.snapshots.first().map_or(0, |s| s.gains.len());
         (0..nb)
@@ -428,7 +424,7 @@ impl MfTrajectory {
     }
 
     /// First time block `j`'s gain reaches `level` (linear interpolation between records);
-    /// `None` if it never does (spec §4 "phase-time error").
+    /// `None` if it never does (docs/mean-field.md §4 "phase-time error").
     pub fn crossing_time(&self, j: usize, level: f64) -> Option<f64> {
         self.snapshots.windows(2).find_map(|w| {
             let (g0, g1) = (w[0].gains[j], w[1].gains[j]);
@@ -438,57 +434,19 @@ impl MfTrajectory {
     }
 }
 
-/// The CSV header `[seed,]time,test_error,gain_0,…`.
-fn csv_header(blocks: usize, with_seed: bool) -> String {
-    let mut s = String::from(if with_seed {
-        "seed,time,test_error"
-    } else {
-        "time,test_error"
-    });
-    for j in 0..blocks {
-        let _ = write!(s, ",gain_{j}");
-    }
-    s.push('\n');
-    s
-}
-
-/// `time,test_error,gain_0,gain_1,…` (issue #7 contract), with a leading `seed` column when
-/// seeds are given (one row block per seed).
-pub fn trajectory_csv(rows: &[(Option<u64>, &MfTrajectory)]) -> String {
-    let blocks = rows
-        .first()
-        .and_then(|(_, t)| t.snapshots.first())
-        .map_or(0, |s| s.gains.len());
-    let with_seed = rows.iter().any(|(s, _)| s.is_some());
-    let mut out = csv_header(blocks, with_seed);
-    for (seed, tr) in rows {
-        for s in &tr.snapshots {
-            if let Some(seed) = seed {
-                let _ = write!(out, "{seed},");
-            }
-            let _ = write!(out, "{:e},{:e}", s.time, s.test_error);
-            for g in &s.gains {
-                let _ = write!(out, ",{g:e}");
-            }
-            out.push('\n');
-        }
-    }
-    out
-}
-
 /// Which theory a [`MeanFieldExperiment`] computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Solver {
     /// The logistic closed form for ReLU and sign-symmetric data, the particle solver otherwise.
     Auto,
-    /// The ReLU logistic closed form (spec §3.2); an error for other σ or asymmetric data.
+    /// The ReLU logistic closed form (docs/mean-field.md §3.2); an error for other σ or asymmetric data.
     Logistic,
-    /// The particle solver (spec §2.4) with `theory.particles` whitened paired particles.
+    /// The particle solver (docs/mean-field.md §2.4) with `theory.particles` whitened paired particles.
     Particles,
 }
 
-/// Online SGD settings (spec §1).
+/// Online SGD settings (docs/mean-field.md §1).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct SgdParams {
     /// ε.
@@ -502,6 +460,8 @@ pub struct SgdParams {
 /// A validated mean-field experiment (built by `Config::resolve_mean_field`).
 #[derive(Debug, Clone)]
 pub struct MeanFieldExperiment {
+    /// The config it was built from.
+    pub params: Params,
     /// Network.
     pub model: MeanFieldModel,
     /// Data.
@@ -545,29 +505,31 @@ impl MeanFieldExperiment {
         self.seed.wrapping_add(j as u64)
     }
 
+    /// Whether the theory is the ReLU logistic closed form (see [`Solver`]); an error when
+    /// `Solver::Logistic` is asked for where it does not hold.
+    pub fn uses_logistic(&self) -> Result<bool> {
+        let logistic_ok = self.model.activation == crate::activation::Activation::Relu
+            && self.data.sign_symmetric();
+        match self.solver {
+            Solver::Auto => Ok(logistic_ok),
+            Solver::Logistic if !logistic_ok => Err(Error::InvalidState(
+                "the logistic solution needs a ReLU activation and sign-symmetric data (Gaussian, or sign-flipped)".into(),
+            )),
+            Solver::Logistic => Ok(true),
+            Solver::Particles => Ok(false),
+        }
+    }
+
     /// The kernel evaluator of the model's activation.
     pub fn kernels(&self) -> Result<MfKernels> {
         MfKernels::new(self.model.activation, self.quadrature_nodes)
     }
 
     /// The mean-field-limit theory at the output times: the ReLU logistic solution
-    /// (exact, spec §3.2) or the particle solver from P whitened paired particles (seed
-    /// `seed`, spec §2.4); see [`Solver`].
-    pub fn theory(&self, progress: &(dyn Fn(u64) + Sync)) -> Result<TheoryRun> {
-        let logistic_ok = self.model.activation == crate::activation::Activation::Relu
-            && self.data.sign_symmetric();
-        let use_logistic = match self.solver {
-            Solver::Auto => logistic_ok,
-            Solver::Logistic if !logistic_ok => {
-                return Err(Error::config(
-                    "theory.solver",
-                    "\"logistic\" needs activation = \"relu\" and sign-symmetric data (Gaussian, or data.sign_flip = true)",
-                ))
-            }
-            Solver::Logistic => true,
-            Solver::Particles => false,
-        };
-        if use_logistic {
+    /// (exact, docs/mean-field.md §3.2) or the particle solver from P whitened paired particles (seed
+    /// `seed`, docs/mean-field.md §2.4); see [`Solver`].
+    pub fn limit(&self, progress: &(dyn Fn(u64) + Sync)) -> Result<TheoryRun> {
+        if self.uses_logistic()? {
             let g0 = 0.5 * self.model.beta() * self.init_std * self.init_std;
             return Ok(TheoryRun {
                 trajectory: relu::logistic_trajectory(&self.model, &self.data, g0, &self.times),
@@ -589,4 +551,232 @@ impl MeanFieldExperiment {
             solver: "particles",
         })
     }
+}
+
+/// The model's name in `[model] kind`.
+pub const KIND: &str = "mean-field";
+
+/// A trajectory as a table: `time,test_error,gain_0,gain_1,…`.
+pub fn trajectory_table(tr: &MfTrajectory) -> crate::base::Table {
+    let blocks = tr.snapshots.first().map_or(0, |s| s.gains.len());
+    let mut names = vec!["test_error".to_string()];
+    names.extend((0..blocks).map(|j| format!("gain_{j}")));
+    let mut t = crate::base::Table::new("time", names);
+    for s in &tr.snapshots {
+        let mut row = vec![s.test_error];
+        row.extend(&s.gains);
+        t.push(s.time, row);
+    }
+    t
+}
+
+impl MeanFieldExperiment {
+    /// The block facts recorded in `run.json`: κ, position, the ReLU reduction's final gain
+    /// `(1 − λ/(βκ))₊` and half-gain time.
+    fn block_records(&self) -> Vec<serde_json::Value> {
+        let (beta, lambda) = (self.model.beta(), self.model.lambda);
+        let g0 = 0.5 * beta * self.init_std * self.init_std;
+        self.data
+            .block_list()
+            .iter()
+            .map(|b| {
+                serde_json::json!({
+                    "kappa": b.kappa,
+                    "start": b.start,
+                    "len": b.len,
+                    "final_gain_relu": relu::final_gain(beta * b.kappa, lambda),
+                    "half_gain_time_relu": relu::half_gain_time(beta * b.kappa, lambda, g0),
+                })
+            })
+            .collect()
+    }
+
+    /// The summary of one run for sweep tables: final MSE, final gains, half-gain times.
+    fn summary(&self, tr: &MfTrajectory) -> Vec<(String, f64)> {
+        let last = tr.snapshots.last();
+        let mut out = vec![(
+            "final_test_error".to_string(),
+            last.map_or(f64::NAN, |s| s.test_error),
+        )];
+        let blocks = last.map_or(0, |s| s.gains.len());
+        for j in 0..blocks {
+            out.push((
+                format!("final_gain_{j}"),
+                last.map_or(f64::NAN, |s| s.gains[j]),
+            ));
+        }
+        for j in 0..blocks {
+            let target = 0.5 * last.map_or(f64::NAN, |s| s.gains[j]);
+            out.push((
+                format!("half_gain_time_{j}"),
+                tr.crossing_time(j, target).unwrap_or(f64::NAN),
+            ));
+        }
+        out
+    }
+
+    fn run(&self, seed: u64, tr: MfTrajectory, record: serde_json::Value) -> crate::base::Run {
+        crate::base::Run {
+            seed,
+            table: trajectory_table(&tr),
+            record,
+            summary: self.summary(&tr),
+            payload: crate::base::model::Payload::new(tr),
+            ..Default::default()
+        }
+    }
+}
+
+impl crate::base::Dynamics for MeanFieldExperiment {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(&self.params).expect("serialisable config")
+    }
+
+    fn record(&self) -> serde_json::Value {
+        let beta = self.model.beta();
+        serde_json::json!({
+            "model": self.model,
+            "trace": self.data.trace(),
+            "intrinsic_dimension": self
+                .data
+                .kappa()
+                .iter()
+                .filter(|&&k| beta * k > self.model.lambda)
+                .count(),
+            "blocks": self.block_records(),
+        })
+    }
+
+    fn default_seeds(&self) -> usize {
+        self.seeds
+    }
+
+    fn replicate_seed(&self, j: usize) -> u64 {
+        MeanFieldExperiment::replicate_seed(self, j)
+    }
+
+    fn work(&self, source: crate::base::model::Source) -> u64 {
+        let t = self.times.last().copied().unwrap_or(0.0);
+        match source {
+            crate::base::model::Source::Theory => {
+                if self.uses_logistic().unwrap_or(false) {
+                    0
+                } else {
+                    (t / self.dt).ceil() as u64
+                }
+            }
+            crate::base::model::Source::Simulation => sgd::steps_at(t, self.sgd.step),
+        }
+    }
+
+    /// The mean-field limit: it does not depend on the replicate seed (the particle solver
+    /// draws its particles from `init.seed`).
+    fn theory(&self, seed: u64, progress: crate::base::Progress) -> Result<crate::base::Run> {
+        let run = self.limit(progress)?;
+        Ok(self.run(
+            seed,
+            run.trajectory,
+            serde_json::json!({ "solver": run.solver }),
+        ))
+    }
+
+    fn theory_per_seed(&self) -> bool {
+        false
+    }
+
+    fn simulate(&self, seed: u64, progress: crate::base::Progress) -> Result<crate::base::Run> {
+        let r = MfSimulator::new(self)?.run_seed(seed, progress)?;
+        Ok(self.run(seed, r.trajectory, serde_json::json!({ "steps": r.steps })))
+    }
+
+    fn compared(&self) -> Vec<String> {
+        let mut names = vec!["test_error".to_string()];
+        names.extend((0..self.data.block_list().len()).map(|j| format!("gain_{j}")));
+        names
+    }
+
+    /// Per block the max over t of |gain − theory gain| per seed and of the seed mean, and
+    /// the max relative MSE error of the seed mean.
+    fn compare_extra(&self, cmp: &crate::base::compare::Comparison) -> Result<serde_json::Value> {
+        let (theory, sims) = typed_pairs(cmp);
+        let mean = MfTrajectory::mean(&sims);
+        Ok(serde_json::json!({
+            "theory_solver": cmp.pairs[0].1.record["solver"],
+            "max_gain_error_per_seed": sims.iter().map(|t| t.max_gain_errors(theory)).collect::<Vec<_>>(),
+            "max_gain_error_of_seed_mean": mean.max_gain_errors(theory),
+            "max_relative_mse_error_of_seed_mean": mean.max_relative_mse_error(theory),
+        }))
+    }
+
+    fn compare_figure(
+        &self,
+        cmp: &crate::base::compare::Comparison,
+    ) -> Option<crate::plot::Figure> {
+        let (theory, sims) = typed_pairs(cmp);
+        let mean = MfTrajectory::mean(&sims);
+        let solver = cmp.pairs[0].1.record["solver"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
+        Some(figures::gains_figure(
+            self,
+            theory,
+            &mean,
+            (
+                format!(
+                    "{}, N = {}, {} seed{}: {solver} theory (lines), SGD mean (markers)",
+                    self.model.activation,
+                    self.neurons,
+                    sims.len(),
+                    if sims.len() == 1 { "" } else { "s" }
+                ),
+                None,
+            ),
+        ))
+    }
+
+    fn size_key(&self) -> &'static str {
+        "network.neurons"
+    }
+
+    fn default_sizes(&self) -> Vec<usize> {
+        vec![100, 200, 400, 800]
+    }
+
+    /// The gap to the mean-field limit at the last output time, |MSE_N(T) − MSE(T)|, and the
+    /// max gain error (worst block), each as mean ± s.e. over seeds: both ∝ 1/N.
+    fn validation_metrics(
+        &self,
+        cmp: &crate::base::compare::Comparison,
+    ) -> Vec<(String, f64, f64)> {
+        let (theory, sims) = typed_pairs(cmp);
+        let last = |t: &MfTrajectory| t.snapshots.last().map_or(f64::NAN, |s| s.test_error);
+        let mse: Vec<f64> = sims
+            .iter()
+            .map(|t| (last(t) - last(theory)).abs())
+            .collect();
+        let gain: Vec<f64> = sims
+            .iter()
+            .map(|t| t.max_gain_errors(theory).into_iter().fold(0.0, f64::max))
+            .collect();
+        let (m1, s1) = crate::base::compare::mean_se(&mse);
+        let (m2, s2) = crate::base::compare::mean_se(&gain);
+        vec![
+            ("mse_gap_final".into(), m1, s1),
+            ("max_gain_error".into(), m2, s2),
+        ]
+    }
+}
+
+/// The typed theory and simulation trajectories of a mean-field comparison.
+pub fn typed_pairs(cmp: &crate::base::compare::Comparison) -> (&MfTrajectory, Vec<&MfTrajectory>) {
+    fn get(r: &crate::base::Run) -> &MfTrajectory {
+        r.payload.get::<MfTrajectory>().expect("mean-field payload")
+    }
+    let theory = get(&cmp.pairs[0].1);
+    (theory, cmp.pairs.iter().map(|(s, _)| get(s)).collect())
 }

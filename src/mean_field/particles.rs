@@ -1,4 +1,4 @@
-//! The deterministic particle solver (spec `mean-field.md` §2.4): P particles
+//! The deterministic particle solver (docs/mean-field.md §2.4): P particles
 //! `ρ ≈ (1/P) Σ_p δ_{θ_p}`, rows of Θ ∈ ℝ^{P×d}, move with the exact population velocity
 //!
 //! ```text
@@ -110,7 +110,7 @@ impl<'a> Population<'a> {
             .collect()
     }
 
-    /// The velocity of every particle (P×d), spec §2.4.
+    /// The velocity of every particle (P×d), docs/mean-field.md §2.4.
     pub fn velocity(&self, theta: &DMatrix<f64>) -> DMatrix<f64> {
         let m = self.model;
         let (p, d) = theta.shape();
@@ -147,7 +147,7 @@ impl<'a> Population<'a> {
         v
     }
 
-    /// The population risk of the empirical measure of `theta` (spec §2.2); with P = N
+    /// The population risk of the empirical measure of `theta` (docs/mean-field.md §2.2); with P = N
     /// it is the network's exact population risk `R_N = E ℓ`.
     pub fn risk(&self, theta: &DMatrix<f64>) -> Risk {
         let m = self.model;
@@ -177,7 +177,7 @@ impl<'a> Population<'a> {
         }
     }
 
-    /// Per-direction gains `G_jj = (αγ/P) Σ_p K1(γ² s_p) θ_pj²` (spec §4; exact for Gaussian
+    /// Per-direction gains `G_jj = (αγ/P) Σ_p K1(γ² s_p) θ_pj²` (docs/mean-field.md §4; exact for Gaussian
     /// data by Stein's lemma).
     pub fn gains(&self, theta: &DMatrix<f64>) -> Vec<f64> {
         let m = self.model;

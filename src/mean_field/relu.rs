@@ -1,4 +1,4 @@
-//! The exact ReLU reduction (spec `mean-field.md` §3), β = αγ.
+//! The exact ReLU reduction (docs/mean-field.md §3), β = αγ.
 //!
 //! For sign-symmetric ρ and data the network is linear, `f_ρ(x) = (β/2) M x` with
 //! `M = ∫θθᵀdρ`, every neuron moves with `v(θ) = Aθ`,
@@ -10,7 +10,7 @@
 //! r_j = 2(βκ_j − λ),  E_j = (e^{r_j t} − 1)/r_j  (= t at r_j = 0)
 //! ```
 //!
-//! which is the spec's closed form rewritten without cancellation (valid at βκ_j = λ and
+//! which is the closed form of docs/mean-field.md §3.2 rewritten without cancellation (valid at βκ_j = λ and
 //! κ_j = 0), with the long-time gain `(1 − λ/(βκ_j))₊` and
 //! `MSE = ½ Σ_j κ_j (1 − g_j)²`, `penalty = (λ/β) Σ_j g_j`.
 

@@ -1,4 +1,4 @@
-//! Online SGD of the N-neuron network (spec `mean-field.md` §1): each step draws a fresh
+//! Online SGD of the N-neuron network (docs/mean-field.md §1): each step draws a fresh
 //! minibatch x_1..x_B, sets r_b = x_b − x̂(x_b) and
 //!
 //! ```text
@@ -10,16 +10,15 @@
 //! so results are bit-identical for any thread count.
 
 use nalgebra::DMatrix;
-use rayon::prelude::*;
 
 use super::particles::BLOWUP_FACTOR;
 use super::{initial_neurons, MeanFieldExperiment, MfKernels, MfTrajectory, Population};
 use crate::error::{Error, Result};
 use crate::rng::{rng_for, stream, Rng};
 
-/// The number of steps at time `t` with step ε: [`crate::trajectory::step_count`] of `t/ε`.
+/// The number of steps at time `t` with step ε: [`crate::base::grid::step_count`] of `t/ε`.
 pub fn steps_at(t: f64, step: f64) -> u64 {
-    crate::trajectory::step_count(t / step)
+    crate::base::grid::step_count(t / step)
 }
 
 /// One replicate's result.
@@ -193,17 +192,5 @@ impl<'a> MfSimulator<'a> {
         }
         progress(steps % PROGRESS_CHUNK);
         Ok((trajectory, steps))
-    }
-
-    /// Run the seeds in parallel; one result per seed, in order.
-    pub fn run(
-        &self,
-        seeds: &[u64],
-        progress: &(dyn Fn(u64) + Sync),
-    ) -> Vec<(u64, Result<MfSeedRun>)> {
-        seeds
-            .par_iter()
-            .map(|&s| (s, self.run_seed(s, progress)))
-            .collect()
     }
 }

@@ -1,27 +1,18 @@
-//! The mean-field figures of `aedyn reproduce` (issue #7; spec `mean-field.md` §4), sized
-//! to run in about a minute on two cores.
+//! The mean-field figures of `aedyn reproduce` (Nguyen 2021; `docs/mean-field.md`), sized to
+//! run in about a minute on two cores.
 
 use std::path::Path;
 
-use crate::compare::fit_slope;
-use crate::config::{Config, DataKind, ModelKind};
+use super::Ctx;
+use crate::base::compare::fit_slope;
 use crate::error::Result;
-use crate::figures::{mean_field_gain_panel, write_figure};
+use crate::mean_field::figures::gain_panel as mean_field_gain_panel;
+use crate::mean_field::params::{DataKind, Params};
 use crate::mean_field::relu::{
     final_gain, logistic_gain, logistic_trajectory, riccati_trajectory, second_moment,
 };
 use crate::mean_field::{MeanFieldExperiment, MfData, MfSimulator, MfTrajectory, Symmetry};
 use crate::plot::{Figure, LegendPos, Panel, Series, SeriesStyle};
-
-/// The mean-field figures, by name.
-pub const FIGURES: [&str; 6] = [
-    "mf_gains",
-    "mf_shrinkage",
-    "mf_width",
-    "mf_step",
-    "mf_phases",
-    "mf_digits",
-];
 
 /// Widths of the gains figure.
 pub const GAINS_WIDTHS: [usize; 3] = [100, 400, 2000];
@@ -42,30 +33,29 @@ pub const DIGITS_L2: f64 = 1.0;
 /// Last time of the real-data figure.
 pub const DIGITS_T: f64 = 3.0;
 
-/// Config R of spec §4: ReLU, d = 50, blocks (4, 5), (2, 5), (1, 10), (0.1, 30), λ = 0.3,
+/// Config R of docs/mean-field.md §4: ReLU, d = 50, blocks (4, 5), (2, 5), (1, 10), (0.1, 30), λ = 0.3,
 /// s₀² = 0.02, ε = 10⁻³, B = 16, T = 8 (records every 0.25), one seed.
-pub fn reference_config() -> Config {
-    let mut c = Config::default();
-    c.model.kind = ModelKind::MeanField;
+pub fn reference_config() -> Params {
+    let mut c = Params::default();
     c.network.activation = crate::activation::Activation::Relu;
-    c.network.neurons = Some(2000);
+    c.network.neurons = 2000;
     c.data.kind = DataKind::Blocks;
     c.data.dim = 50;
-    c.data.blocks = Some(vec![(4.0, 5), (2.0, 5), (1.0, 10), (0.1, 30)]);
-    c.training.l2 = Some(0.3);
-    c.training.step = Some(1e-3);
+    c.data.blocks = vec![(4.0, 5), (2.0, 5), (1.0, 10), (0.1, 30)];
+    c.training.l2 = 0.3;
+    c.training.step = 1e-3;
     c.training.batch = 16;
     c.init.std = 0.02f64.sqrt();
     c.output.t_max = 8.0;
     c.output.points = 33;
-    c.output.spacing = crate::config::Spacing::Linear;
+    c.output.spacing = crate::base::grid::Spacing::Linear;
     c
 }
 
-fn with(f: impl FnOnce(&mut Config)) -> Result<MeanFieldExperiment> {
+fn with(f: impl FnOnce(&mut Params)) -> Result<MeanFieldExperiment> {
     let mut c = reference_config();
     f(&mut c);
-    c.resolve_mean_field()
+    c.check()
 }
 
 /// SGD trajectories of `seeds` (an error if any seed fails).
@@ -74,8 +64,8 @@ fn sgd(
     seeds: &[u64],
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<(crate::mean_field::MfSeedRun, MfTrajectory)>> {
-    MfSimulator::new(exp)?
-        .run(seeds, progress)
+    let sim = MfSimulator::new(exp)?;
+    crate::base::runner::run_seeds(seeds, |s| sim.run_seed(s, progress))
         .into_iter()
         .map(|(_, r)| r.map(|run| (run.clone(), run.trajectory)))
         .collect()
@@ -87,59 +77,53 @@ fn vline(x: f64, lo: f64, hi: f64, label: &str) -> Series {
         .with_color(0)
 }
 
-/// Write the mean-field figures (all, or those `wanted`) into `out`.
-pub fn reproduce(
-    out: &Path,
-    wanted: &dyn Fn(&str) -> bool,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<Vec<String>> {
-    let mut written = Vec::new();
-    if wanted("mf_gains") || wanted("mf_phases") {
-        let exp = reference_config().resolve_mean_field()?;
-        let theory = exp.theory(progress)?.trajectory;
-        let mut panels = Vec::new();
-        let mut widest = None;
+/// The config-R theory and SGD at each of [`GAINS_WIDTHS`], computed once per
+/// `reproduce` call (shared by `mf_gains` and `mf_phases`).
+type GainsRuns = (
+    MeanFieldExperiment,
+    MfTrajectory,
+    Vec<(usize, MeanFieldExperiment, MfTrajectory)>,
+);
+
+fn gains_runs(ctx: &Ctx) -> Result<std::sync::Arc<GainsRuns>> {
+    ctx.shared("mean-field/gains", || {
+        let exp = reference_config().check()?;
+        let theory = exp.limit(ctx.progress)?.trajectory;
+        let mut sims = Vec::new();
         for n in GAINS_WIDTHS {
-            let e = with(|c| c.network.neurons = Some(n))?;
-            let sim = sgd(&e, &[0], progress)?.remove(0).1;
-            let mut p = mean_field_gain_panel(&e, &theory, &[(&sim, format!("N = {n}"))]);
-            p.title = Some(format!(
-                "ReLU, config R, N = {n}: logistic theory (lines), SGD (markers)"
-            ));
-            panels.push(p);
-            widest = Some(sim);
+            let e = with(|c| c.network.neurons = n)?;
+            let sim = sgd(&e, &[0], ctx.progress)?.remove(0).1;
+            sims.push((n, e, sim));
         }
-        if wanted("mf_gains") {
-            write_figure(&Figure::row(panels), &out.join("mf_gains"))?;
-            written.push("mf_gains".into());
-        }
-        if wanted("mf_phases") {
-            phases_figure(&exp, widest.as_ref().expect("ran"), &out.join("mf_phases"))?;
-            written.push("mf_phases".into());
-        }
-    }
-    if wanted("mf_shrinkage") {
-        shrinkage_figure(&out.join("mf_shrinkage"), progress)?;
-        written.push("mf_shrinkage".into());
-    }
-    if wanted("mf_width") {
-        width_figure(&out.join("mf_width"), progress)?;
-        written.push("mf_width".into());
-    }
-    if wanted("mf_step") {
-        step_figure(&out.join("mf_step"), progress)?;
-        written.push("mf_step".into());
-    }
-    if wanted("mf_digits") {
-        digits_figure(&out.join("mf_digits"), progress)?;
-        written.push("mf_digits".into());
-    }
-    Ok(written)
+        Ok((exp, theory, sims))
+    })
+}
+
+/// Block gains, theory lines vs SGD markers at N = 100, 400, 2000.
+pub fn gains(ctx: &Ctx) -> Result<Figure> {
+    let g = gains_runs(ctx)?;
+    let panels =
+        g.2.iter()
+            .map(|(n, e, sim)| {
+                let mut p = mean_field_gain_panel(e, &g.1, &[(sim, format!("N = {n}"))]);
+                p.title = Some(format!(
+                    "ReLU, config R, N = {n}: logistic theory (lines), SGD (markers)"
+                ));
+                p
+            })
+            .collect();
+    Ok(Figure::row(panels))
+}
+
+/// Phases of the MSE against t/ln d.
+pub fn phases(ctx: &Ctx) -> Result<Figure> {
+    let g = gains_runs(ctx)?;
+    phases_figure(&g.0, &g.2.last().expect("ran").2)
 }
 
 /// Normalised MSE against τ = t/ln d with s₀² = 1/d for growing d (logistic theory), the
 /// phase boundaries τ_j = 1/(2(βκ_j − λ)) dashed, SGD at d = 50 (N = 2000) as markers.
-fn phases_figure(exp: &MeanFieldExperiment, sgd50: &MfTrajectory, stem: &Path) -> Result<()> {
+fn phases_figure(exp: &MeanFieldExperiment, sgd50: &MfTrajectory) -> Result<Figure> {
     let mut p = Panel::new("τ = t / ln d", "MSE / (½ tr Σ)");
     p.legend = LegendPos::Outside;
     p.title = Some("ReLU, λ = 0.3, s₀² = 1/d: phases sharpen as d grows".into());
@@ -189,11 +173,12 @@ fn phases_figure(exp: &MeanFieldExperiment, sgd50: &MfTrajectory, stem: &Path) -
         s.label = (b.kappa == 4.0).then(|| "τ_j = 1/(2(βκ_j − λ))".to_string());
         p.series.push(s);
     }
-    write_figure(&Figure::row(vec![p]), stem)
+    Ok(Figure::row(vec![p]))
 }
 
 /// Final gain against κ: the shrinkage `(1 − λ/(βκ))₊`, the gain at T, and SGD at T.
-fn shrinkage_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+pub fn shrinkage(ctx: &Ctx) -> Result<Figure> {
+    let progress = ctx.progress;
     let mut p = Panel::new("κ", "gain");
     p.x_log = true;
     p.legend = LegendPos::Outside;
@@ -208,9 +193,9 @@ fn shrinkage_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> 
         .collect();
     for (i, &l2) in SHRINKAGE_L2.iter().enumerate() {
         let exp = with(|c| {
-            c.data.blocks = Some(kappas.iter().map(|&k| (k, 1)).collect());
-            c.network.neurons = Some(1000);
-            c.training.l2 = Some(l2);
+            c.data.blocks = kappas.iter().map(|&k| (k, 1)).collect();
+            c.network.neurons = 1000;
+            c.training.l2 = l2;
             c.output.t_max = SHRINKAGE_T;
             c.output.points = 2;
         })?;
@@ -240,7 +225,7 @@ fn shrinkage_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> 
             Series::new(kappas.clone(), last.gains.clone(), SeriesStyle::Markers).with_color(i + 1),
         );
     }
-    write_figure(&Figure::row(vec![p]), stem)
+    Ok(Figure::row(vec![p]))
 }
 
 /// Mean over seeds of `f(seed's trajectory, seed's run)`.
@@ -255,13 +240,14 @@ fn worst(errors: &[f64]) -> f64 {
 
 /// |MSE_N(T) − MSE_th(T)| and the max gain error against N (log–log), with fitted slopes
 /// and the intrinsic dimension d_eff = #{βκ_j > λ} = 20 marked.
-fn width_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+pub fn width(ctx: &Ctx) -> Result<Figure> {
+    let progress = ctx.progress;
     let mut mse_gap = Vec::new();
     let mut gain_gap = Vec::new();
     let mut d_eff = 0;
     for n in WIDTHS {
         let exp = with(|c| {
-            c.network.neurons = Some(n);
+            c.network.neurons = n;
             c.output.points = 17;
         })?;
         d_eff = exp
@@ -270,7 +256,7 @@ fn width_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
             .iter()
             .filter(|&&k| exp.model.beta() * k > exp.model.lambda)
             .count();
-        let th = exp.theory(progress)?.trajectory;
+        let th = exp.limit(progress)?.trajectory;
         let runs = sgd(&exp, &SEEDS, progress)?;
         let last = |t: &MfTrajectory| t.snapshots.last().expect("recorded").test_error;
         mse_gap.push(seed_mean(
@@ -350,19 +336,20 @@ fn width_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
     );
     p.series
         .push(vline(d_eff as f64, lo, hi, &format!("d_{{eff}} = {d_eff}")));
-    write_figure(&Figure::row(vec![p]), stem)
+    Ok(Figure::row(vec![p]))
 }
 
 /// Worst block's max gain error of paired + antithetic SGD against the Riccati ODE from
 /// the same M_N(0), against ε·tr Σ (log–log, fitted slope): the pure SGD-noise error.
-fn step_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+pub fn step(ctx: &Ctx) -> Result<Figure> {
+    let progress = ctx.progress;
     let mut errs = Vec::new();
     for x in STEP_TRACES {
         let exp = with(|c| {
-            c.network.neurons = Some(100);
-            c.init.symmetry = Some(Symmetry::Paired);
-            c.training.antithetic = Some(true);
-            c.training.step = Some(x / 43.0);
+            c.network.neurons = 100;
+            c.init.symmetry = Symmetry::Paired;
+            c.training.antithetic = true;
+            c.training.step = x / 43.0;
             c.output.points = 17;
         })?;
         let runs = sgd(&exp, &SEEDS, progress)?;
@@ -409,27 +396,27 @@ fn step_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
             .with_label(format!("fit, slope {slope:.2}"))
             .with_color(5),
     );
-    write_figure(&Figure::row(vec![p]), stem)
+    Ok(Figure::row(vec![p]))
 }
 
 /// Real data: the scikit-learn digits, sign-flip augmented, gains of the top PCs and MSE
 /// against the ReLU theory computed from the data's spectrum.
-fn digits_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+pub fn digits(ctx: &Ctx) -> Result<Figure> {
+    let progress = ctx.progress;
     let mut c = reference_config();
     c.data.kind = DataKind::Dataset;
-    c.data.blocks = None;
     c.data.dim = 64;
     c.data.path = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/digits.csv"));
-    c.data.sign_flip = Some(true);
-    c.network.neurons = Some(1000);
-    c.training.l2 = Some(DIGITS_L2);
+    c.data.sign_flip = true;
+    c.network.neurons = 1000;
+    c.training.l2 = DIGITS_L2;
     c.init.std = 0.125;
     c.output.t_max = DIGITS_T;
     c.output.points = 31;
-    let exp = c.resolve_mean_field()?;
-    let th = exp.theory(progress)?.trajectory;
+    let exp = c.check()?;
+    let th = exp.limit(progress)?.trajectory;
     let sim = sgd(&exp, &[0], progress)?.remove(0).1;
-    crate::figures::mean_field_gains_figure(
+    Ok(crate::mean_field::figures::gains_figure(
         &exp,
         &th,
         &sim,
@@ -437,6 +424,5 @@ fn digits_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
             format!("digits (sign-flip augmented), ReLU, N = 1000, λ = {DIGITS_L2}: top PCs"),
             Some("theory from the data spectrum (lines), SGD (markers)".into()),
         ),
-        stem,
-    )
+    ))
 }

@@ -1,107 +1,267 @@
-//! `aedyn reproduce`: the paper-style figure set on built-in experiments, each figure as
-//! PNG + SVG + CSV of the plotted data. Sizes are chosen to finish in a few minutes on two
-//! cores.
+//! `aedyn reproduce`: the paper-style figure set on built-in experiments, every model's
+//! figures declared once in [`FIGURES`] (name, model, panel grid, maker), each written as
+//! PNG + SVG + CSV of the plotted data.
 
+pub mod autoencoder;
+pub mod generative;
 pub mod mean_field;
-mod variants;
+pub mod variants;
 
+use std::any::Any;
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::plot::{write_figure, Figure};
 
 pub use variants::{
     final_overlaps, off_diagonal_ratio, run_variant, variant_config, DIGITS_BINS, VARIANT_CONFIGS,
 };
 
-use crate::compare::{compare, Comparison};
-use crate::config::{Config, Experiment};
-use crate::error::{Error, Result};
-use crate::figures::{compare_figure, pca_lines, test_error_panel, validate_figure, write_figure};
-use crate::plot::{Figure, LegendPos, Panel, Series, SeriesStyle};
+/// What a figure maker gets: the progress callback and a cache of computations that several
+/// figures share (e.g. one comparison behind three autoencoder figures).
+pub struct Ctx<'a> {
+    /// Called with finished work units.
+    pub progress: &'a (dyn Fn(u64) + Sync),
+    /// Build small, fast versions (tests) where a figure has one.
+    pub quick: bool,
+    cache: Mutex<HashMap<&'static str, Arc<dyn Any + Send + Sync>>>,
+}
 
-/// The figures, by name.
-pub const FIGURES: [&str; 10] = [
-    "sequential",
-    "order_params",
-    "activations",
-    "validate",
-    "truncated",
-    "tied",
-    "relu_bias",
-    "digits",
-    "phase_diagram",
-    "sweep_lr",
-];
-
-/// The theory sweep of the `phase_diagram` figure: 20 × 20 points over the second spike
-/// θ₂ (θ₁ = 81, θ₃ = 9, bulk 1, normalised) and the initial weight scale σ0, K = 3 erf
-/// units, η = 0.4, t ≤ 10⁴ (the issue's performance case: 400 points in well under a
-/// minute on two cores).
-pub const PHASE_DIAGRAM_SWEEP: &str = r#"
-[data]
-spikes = [81.0, 40.0, 9.0]
-[network]
-hidden = 3
-[output]
-t_max = 10000.0
-points = 161
-[sweep]
-what = "theory"
-trajectories = false
-[[sweep.axis]]
-field = "data.spikes.1"
-from = 12.0
-to = 72.0
-n = 20
-[[sweep.axis]]
-field = "init.std"
-from = 0.01
-to = 1.0
-n = 20
-scale = "log"
-"#;
-
-/// Learning rates of the `sweep_lr` figure (log-spaced).
-pub const SWEEP_LR_ETAS: (f64, f64, usize) = (0.5, 2000.0, 12);
-/// Dimensions of the `sweep_lr` figure.
-pub const SWEEP_LR_DIMS: [usize; 3] = [250, 500, 1000];
-/// Seeds per point of the `sweep_lr` figure.
-pub const SWEEP_LR_SEEDS: usize = 4;
-/// Every point of `sweep_lr` runs to the same rescaled time η·t_max (the theory depends on
-/// η and t only through η·t when wd = 0, spec §4).
-pub const SWEEP_LR_ETA_T_MAX: f64 = 100.0;
-
-/// The `sweep_lr` sweep: erf, K = 2, default data; a zipped grid over η × D with
-/// `t_max = η·t_max/η` (and `t_min = t_max/10³`), theory and SGD, [`SWEEP_LR_SEEDS`] seeds.
-pub fn sweep_lr_toml() -> String {
-    let (lo, hi, n) = SWEEP_LR_ETAS;
-    let etas: Vec<f64> = (0..n)
-        .map(|i| (lo.ln() + (hi.ln() - lo.ln()) * i as f64 / (n - 1) as f64).exp())
-        .collect();
-    let mut lr = Vec::new();
-    let mut dim = Vec::new();
-    let mut t_max = Vec::new();
-    let mut t_min = Vec::new();
-    for &d in &SWEEP_LR_DIMS {
-        for &eta in &etas {
-            lr.push(format!("{eta:?}"));
-            dim.push(d.to_string());
-            t_max.push(format!("{:?}", SWEEP_LR_ETA_T_MAX / eta));
-            t_min.push(format!("{:?}", SWEEP_LR_ETA_T_MAX / eta * 1e-3));
+impl<'a> Ctx<'a> {
+    /// A context with an empty cache.
+    pub fn new(progress: &'a (dyn Fn(u64) + Sync)) -> Self {
+        Ctx {
+            progress,
+            quick: false,
+            cache: Mutex::new(HashMap::new()),
         }
     }
-    let axis = |f: &str, v: &[String]| {
-        format!(
-            "[[sweep.axis]]\nfield = \"{f}\"\nvalues = [{}]\n",
-            v.join(", ")
+
+    /// The value cached under `key`, computed by `make` the first time.
+    pub fn shared<T: Any + Send + Sync>(
+        &self,
+        key: &'static str,
+        make: impl FnOnce() -> Result<T>,
+    ) -> Result<Arc<T>> {
+        if let Some(v) = self.cache.lock().expect("cache").get(key) {
+            return Ok(v.clone().downcast::<T>().expect("one type per key"));
+        }
+        let v = Arc::new(make()?);
+        self.cache
+            .lock()
+            .expect("cache")
+            .insert(key, v.clone() as Arc<dyn Any + Send + Sync>);
+        Ok(v)
+    }
+}
+
+/// One figure of `aedyn reproduce`.
+pub struct FigureSpec {
+    /// File stem in the output folder and `--only` name.
+    pub name: &'static str,
+    /// The model it shows.
+    pub model: &'static str,
+    /// One line for `--help` and the docs.
+    pub about: &'static str,
+    /// Panel grid (rows, columns) of the figure.
+    pub panels: (usize, usize),
+    /// Builds the figure.
+    pub make: fn(&Ctx) -> Result<Figure>,
+}
+
+/// Every figure, in the order `reproduce` writes them.
+pub static FIGURES: &[FigureSpec] = &[
+    FigureSpec {
+        name: "sequential",
+        model: "autoencoder",
+        about: "test error learning one PC after another on the PCA plateaus (erf, K = 3)",
+        panels: (1, 1),
+        make: autoencoder::sequential_figure,
+    },
+    FigureSpec {
+        name: "sequential_overlaps",
+        model: "autoencoder",
+        about: "the same with encoder and decoder overlaps with each PC",
+        panels: (1, 3),
+        make: autoencoder::sequential_overlaps,
+    },
+    FigureSpec {
+        name: "order_params",
+        model: "autoencoder",
+        about: "Q, R, T0 over time, theory vs SGD",
+        panels: (1, 3),
+        make: autoencoder::order_params,
+    },
+    FigureSpec {
+        name: "activations",
+        model: "autoencoder",
+        about: "linear vs erf vs ReLU",
+        panels: (1, 1),
+        make: autoencoder::activations,
+    },
+    FigureSpec {
+        name: "validate",
+        model: "autoencoder",
+        about: "agreement of theory and SGD against D, fitted exponent",
+        panels: (1, 1),
+        make: autoencoder::validate,
+    },
+    FigureSpec {
+        name: "truncated",
+        model: "autoencoder",
+        about: "truncated SGD learns the PCs themselves; vanilla SGD and Sanger's rule",
+        panels: (2, 2),
+        make: variants::truncated,
+    },
+    FigureSpec {
+        name: "tied",
+        model: "autoencoder",
+        about: "tied vs untied weights",
+        panels: (1, 1),
+        make: variants::tied,
+    },
+    FigureSpec {
+        name: "relu_bias",
+        model: "autoencoder",
+        about: "ReLU with a trained bias escapes the first plateau",
+        panels: (1, 2),
+        make: variants::relu_bias,
+    },
+    FigureSpec {
+        name: "digits",
+        model: "autoencoder",
+        about: "real data (scikit-learn digits) and the effect of spectrum binning",
+        panels: (1, 2),
+        make: variants::digits,
+    },
+    FigureSpec {
+        name: "phase_diagram",
+        model: "autoencoder",
+        about: "theory: time to learn PC 2 and plateau length over θ₂/θ₁ and σ0",
+        panels: (1, 2),
+        make: autoencoder::phase_diagram,
+    },
+    FigureSpec {
+        name: "sweep_lr",
+        model: "autoencoder",
+        about: "η·t_learn against η, theory vs SGD; SGD divergence against η",
+        panels: (1, 2),
+        make: autoencoder::sweep_lr,
+    },
+    FigureSpec {
+        name: "mf_gains",
+        model: "mean-field",
+        about: "block gains, logistic theory vs SGD at N = 100, 400, 2000",
+        panels: (1, 3),
+        make: mean_field::gains,
+    },
+    FigureSpec {
+        name: "mf_phases",
+        model: "mean-field",
+        about: "MSE against t/ln d: the phases sharpen as d grows",
+        panels: (1, 1),
+        make: mean_field::phases,
+    },
+    FigureSpec {
+        name: "mf_shrinkage",
+        model: "mean-field",
+        about: "final gain against κ: (1 − λ/κ)₊, g(T), SGD",
+        panels: (1, 1),
+        make: mean_field::shrinkage,
+    },
+    FigureSpec {
+        name: "mf_width",
+        model: "mean-field",
+        about: "gap to the mean-field limit against N (slope −1)",
+        panels: (1, 1),
+        make: mean_field::width,
+    },
+    FigureSpec {
+        name: "mf_step",
+        model: "mean-field",
+        about: "SGD-noise error against the step ε·tr Σ",
+        panels: (1, 1),
+        make: mean_field::step,
+    },
+    FigureSpec {
+        name: "mf_digits",
+        model: "mean-field",
+        about: "real data: gains of the top PCs and MSE, SGD vs ReLU theory",
+        panels: (1, 2),
+        make: mean_field::digits,
+    },
+    FigureSpec {
+        name: "gen_distance",
+        model: "generative",
+        about: "distance to the truth vs step per generative model; δρˢ + floor envelope",
+        panels: (2, 2),
+        make: generative::distance,
+    },
+    FigureSpec {
+        name: "gen_floor",
+        model: "generative",
+        about: "floor vs n against f√((m−1)/n); mixture floor vs σ_η and N",
+        panels: (1, 3),
+        make: generative::floor,
+    },
+    FigureSpec {
+        name: "gen_basin",
+        model: "generative",
+        about: "basin of attraction: success vs δ, random initialisation apart",
+        panels: (1, 1),
+        make: generative::basin,
+    },
+    FigureSpec {
+        name: "gen_support",
+        model: "generative",
+        about: "support F1 and exact-support rate vs step",
+        panels: (1, 2),
+        make: generative::support,
+    },
+    FigureSpec {
+        name: "gen_rate",
+        model: "generative",
+        about: "measured vs predicted contraction rate over a sweep of η",
+        panels: (1, 1),
+        make: generative::rate,
+    },
+];
+
+/// The figure named `name`; an error listing the names otherwise.
+pub fn figure(name: &str) -> Result<&'static FigureSpec> {
+    FIGURES.iter().find(|f| f.name == name).ok_or_else(|| {
+        let names: Vec<&str> = FIGURES.iter().map(|f| f.name).collect();
+        Error::config(
+            "--only",
+            format!("unknown figure `{name}`; one of {}", names.join(", ")),
         )
+    })
+}
+
+/// Write the figures (all, or those named in `only`) into `out`; returns their names.
+/// `progress(1)` is called after each figure.
+pub fn reproduce(
+    out: &Path,
+    only: &[String],
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Vec<String>> {
+    let specs: Vec<&FigureSpec> = if only.is_empty() {
+        FIGURES.iter().collect()
+    } else {
+        only.iter().map(|n| figure(n)).collect::<Result<_>>()?
     };
-    format!(
-        "[output]\npoints = 61\n[simulation]\ntest_samples = 0\n\
-         [sweep]\nwhat = \"both\"\ngrid = \"zip\"\nseeds = {SWEEP_LR_SEEDS}\ntrajectories = false\n{}{}{}{}",
-        axis("training.lr", &lr),
-        axis("data.dim", &dim),
-        axis("output.t_max", &t_max),
-        axis("output.t_min", &t_min),
-    )
+    let quiet = |_: u64| {};
+    let ctx = Ctx::new(&quiet);
+    let mut written = Vec::new();
+    for spec in specs {
+        let fig = (spec.make)(&ctx)?;
+        write_figure(&fig, &out.join(spec.name))?;
+        written.push(spec.name.to_string());
+        progress(1);
+    }
+    Ok(written)
 }
 
 /// Mean and standard error of the finite values, or `None` if there are none.
@@ -110,14 +270,8 @@ pub fn mean_se(values: &[f64]) -> Option<(f64, f64)> {
     if v.is_empty() {
         return None;
     }
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 {
-        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    Some((mean, (var / n).sqrt()))
+    let (m, se) = crate::base::compare::mean_se(&v);
+    Some((m, if v.len() > 1 { se } else { 0.0 }))
 }
 
 /// The values of `metric` from `source` at each point of a sweep, one list (over seeds)
@@ -131,13 +285,14 @@ pub fn per_point(
     let mut out = vec![Vec::new(); points];
     for (t, r) in results {
         for s in r.results.iter().filter(|s| s.source == source) {
-            out[t.point].push(crate::sweep::metric(&s.summary, metric).unwrap_or(f64::NAN));
+            out[t.point].push(s.get(metric).unwrap_or(f64::NAN));
         }
     }
     out
 }
 
-fn axis_floats(a: &crate::sweep::Axis) -> Vec<f64> {
+/// The numeric values of a sweep axis.
+pub fn axis_floats(a: &crate::sweep::Axis) -> Vec<f64> {
     a.values
         .iter()
         .map(|v| {
@@ -146,326 +301,4 @@ fn axis_floats(a: &crate::sweep::Axis) -> Vec<f64> {
                 .unwrap_or(f64::NAN)
         })
         .collect()
-}
-
-/// Theory phase diagrams over (θ₂/θ₁, σ0): the time PC 2 is learned, and the duration of
-/// the plateau at ε_PCA(1).
-fn phase_diagram_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
-    let sweep = crate::sweep::Sweep::from_toml(
-        PHASE_DIAGRAM_SWEEP,
-        Path::new("phase_diagram"),
-        Path::new("."),
-    )?;
-    let results = crate::sweep::evaluate(&sweep, sweep.tasks()?, progress);
-    let theta1 = 81.0;
-    let x: Vec<f64> = axis_floats(&sweep.axes[0])
-        .iter()
-        .map(|t| t / theta1)
-        .collect();
-    let y = axis_floats(&sweep.axes[1]);
-    let (nx, ny) = (x.len(), y.len());
-    let mut panels = Vec::new();
-    for (metric, label, title) in [
-        ("t_learn_2", "t_{learn,2}", "time PC 2 is learned (o_2 ≥ ½)"),
-        (
-            "plateau_1_duration",
-            "plateau duration",
-            "duration of the plateau at ε_{PCA}(1)",
-        ),
-    ] {
-        let vals = per_point(&results, nx * ny, "theory", metric);
-        // Product grid, first axis (θ₂) slowest: point p = i·ny + j; z is row-major in y.
-        let mut z = vec![f64::NAN; nx * ny];
-        for i in 0..nx {
-            for j in 0..ny {
-                z[j * nx + i] = mean_se(&vals[i * ny + j]).map_or(f64::NAN, |m| m.0);
-            }
-        }
-        let mut p = Panel::new("θ_2/θ_1", "σ_0");
-        p.y_log = true;
-        p.legend = LegendPos::None;
-        p.title = Some(format!("theory, erf, K = 3, η = 0.4: {title}"));
-        p.heatmap = Some(crate::plot::HeatMap {
-            x: x.clone(),
-            y: y.clone(),
-            z,
-            label: label.into(),
-            log: true,
-            missing: "none".into(),
-        });
-        panels.push(p);
-    }
-    write_figure(&Figure::row(panels), stem)
-}
-
-/// Dimensions of the agreement-against-D figure.
-pub const VALIDATE_DIMS: [usize; 5] = [250, 500, 1000, 2000, 4000];
-/// Seeds per dimension of the agreement-against-D figure.
-pub const VALIDATE_SEEDS: usize = 4;
-
-/// The sequential-learning experiment: erf, K = 3, the paper's three-spike data
-/// θ = (81, 25, 9)/116 + bulk 1/116, D = 1000, η = 0.4, σ0 = 0.1, t ≤ 300, 4 seeds.
-pub fn sequential_config() -> Config {
-    let mut c = Config::default();
-    c.data.spikes = vec![81.0, 25.0, 9.0];
-    c.network.hidden = 3;
-    c.output.t_max = 300.0;
-    c.output.points = 61;
-    c.simulation.seeds = 4;
-    c.simulation.test_samples = 0;
-    c
-}
-
-/// Run `aedyn compare` on config `c` with its own seeds.
-pub fn run_compare(
-    c: &Config,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<(Experiment, Comparison)> {
-    let exp = c.resolve()?;
-    let seeds: Vec<u64> = (0..c.simulation.seeds)
-        .map(|j| exp.replicate_seed(j))
-        .collect();
-    let cmp = compare(&exp, &seeds, progress)?;
-    Ok((exp, cmp))
-}
-
-/// Order parameters over time: diagonal Q, R, T0 of the highlighted seed, theory vs SGD.
-fn order_params_figure(exp: &Experiment, cmp: &Comparison, stem: &Path) -> Result<()> {
-    let (run, th) = &cmp.pairs[0];
-    let k = exp.model.hidden;
-    let mut panels = Vec::new();
-    for (name, pick) in [
-        (
-            "Q_{kk}",
-            (|o: &crate::trajectory::OrderParams, k: usize| o.q[(k, k)])
-                as fn(&crate::trajectory::OrderParams, usize) -> f64,
-        ),
-        ("R_{kk}", |o, k| o.r[(k, k)]),
-        ("T0_{kk}", |o, k| o.t0[(k, k)]),
-    ] {
-        let mut p = Panel::new("t", name);
-        p.x_log = true;
-        p.legend = LegendPos::Best;
-        for unit in 0..k {
-            let series = |tr: &crate::trajectory::Trajectory| -> Vec<f64> {
-                tr.snapshots
-                    .iter()
-                    .map(|s| pick(&s.order_params, unit))
-                    .collect()
-            };
-            p.series.push(
-                Series::new(th.times(), series(th), SeriesStyle::Line)
-                    .with_label(format!("k = {unit}"))
-                    .with_color(unit + 1),
-            );
-            p.series.push(
-                Series::new(
-                    run.trajectory.times(),
-                    series(&run.trajectory),
-                    SeriesStyle::Markers,
-                )
-                .with_color(unit + 1),
-            );
-        }
-        panels.push(p);
-    }
-    panels[0].title = Some(format!(
-        "erf, K = {k}, D = {}: theory (lines) vs SGD (markers), seed {}",
-        exp.covariance.dim(),
-        run.seed
-    ));
-    write_figure(&Figure::row(panels), stem)
-}
-
-/// linear vs erf vs ReLU (K = 2, default data): theory lines and SGD markers, one seed each.
-fn activations_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
-    let mut p = Panel::new("t", "ε_g");
-    p.x_log = true;
-    p.y_log = true;
-    p.title = Some("K = 2, θ = (25, 9)/35, D = 1000: theory (lines) vs SGD (markers)".into());
-    p.legend = LegendPos::LowerLeft;
-    let mut pca = Vec::new();
-    for (i, act) in ["linear", "erf", "relu"].into_iter().enumerate() {
-        let mut c = Config::default();
-        c.network.activation =
-            crate::activation::Activation::from_name(act).expect("known activation");
-        c.output.t_max = 1000.0;
-        c.output.points = 61;
-        c.simulation.test_samples = 0;
-        c.simulation.seeds = 1;
-        let (exp, cmp) = run_compare(&c, progress)?;
-        let (run, th) = &cmp.pairs[0];
-        p.series.push(
-            Series::new(th.times(), th.test_errors(), SeriesStyle::Line)
-                .with_label(act)
-                .with_color(i + 1),
-        );
-        p.series.push(
-            Series::new(
-                run.trajectory.times(),
-                run.trajectory.test_errors(),
-                SeriesStyle::Markers,
-            )
-            .with_color(i + 1),
-        );
-        pca = exp.covariance.pca_errors(2);
-    }
-    p.hlines = pca_lines(&pca);
-    write_figure(&Figure::row(vec![p]), stem)
-}
-
-/// Learning time against η, theory vs SGD with error bars over seeds, and the divergence
-/// of SGD against η for several D (the theory never diverges: its η² terms vanish as
-/// D → ∞, spec §1.2).
-fn sweep_lr_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
-    let sweep =
-        crate::sweep::Sweep::from_toml(&sweep_lr_toml(), Path::new("sweep_lr"), Path::new("."))?;
-    let results = crate::sweep::evaluate(&sweep, sweep.tasks()?, progress);
-    let eta = axis_floats(&sweep.axes[0]);
-    let dim = axis_floats(&sweep.axes[1]);
-    let n = eta.len();
-    let mut a = Panel::new("η", "η·t_{learn,m}");
-    a.x_log = true;
-    a.y_log = true;
-    a.legend = LegendPos::Best;
-    let d_a = 500.0;
-    a.title = Some(format!(
-        "erf, K = 2, θ = (25, 9)/35, D = {d_a}: mean ± s.e. over {SWEEP_LR_SEEDS} seeds"
-    ));
-    let on_d = |d: f64| -> Vec<usize> { (0..n).filter(|&p| dim[p] == d).collect() };
-    for m in 1..=2 {
-        let metric = format!("t_learn_{m}");
-        let pts = on_d(d_a);
-        let x: Vec<f64> = pts.iter().map(|&p| eta[p]).collect();
-        let scaled = |source: &str| -> Vec<Option<(f64, f64)>> {
-            let vals = per_point(&results, n, source, &metric);
-            pts.iter()
-                .map(|&p| {
-                    let v: Vec<f64> = vals[p].iter().map(|t| eta[p] * t).collect();
-                    mean_se(&v)
-                })
-                .collect()
-        };
-        let th = scaled("theory");
-        let sim = scaled("simulate");
-        a.series.push(
-            Series::new(
-                x.clone(),
-                th.iter().map(|v| v.map_or(f64::NAN, |v| v.0)).collect(),
-                SeriesStyle::Line,
-            )
-            .with_label(format!("theory, PC {m}"))
-            .with_color(m),
-        );
-        a.series.push(
-            Series::new(
-                x,
-                sim.iter().map(|v| v.map_or(f64::NAN, |v| v.0)).collect(),
-                SeriesStyle::ErrorBars {
-                    err: sim.iter().map(|v| v.map_or(f64::NAN, |v| v.1)).collect(),
-                },
-            )
-            .with_label(format!("SGD, PC {m}"))
-            .with_color(m),
-        );
-    }
-    let mut b = Panel::new("η", "fraction of seeds diverged");
-    b.x_log = true;
-    b.legend = LegendPos::UpperLeft;
-    b.title = Some(format!(
-        "SGD divergence (η·t ≤ {SWEEP_LR_ETA_T_MAX}), ± binomial s.e."
-    ));
-    for (c, &d) in SWEEP_LR_DIMS.iter().enumerate() {
-        let pts = on_d(d as f64);
-        let mut x = Vec::new();
-        let mut y = Vec::new();
-        let mut err = Vec::new();
-        for &p in &pts {
-            let (tot, div) = results
-                .iter()
-                .filter(|(t, _)| t.point == p)
-                .flat_map(|(_, r)| r.results.iter().filter(|s| s.source == "simulate"))
-                .fold((0usize, 0usize), |(tot, div), s| {
-                    (
-                        tot + 1,
-                        div + usize::from(s.status == crate::sweep::Status::Diverged),
-                    )
-                });
-            let f = div as f64 / tot.max(1) as f64;
-            x.push(eta[p]);
-            y.push(f);
-            err.push((f * (1.0 - f) / tot.max(1) as f64).sqrt());
-        }
-        b.series
-            .push(Series::new(x.clone(), y.clone(), SeriesStyle::Line).with_color(c + 4));
-        b.series.push(
-            Series::new(x, y, SeriesStyle::ErrorBars { err })
-                .with_label(format!("D = {d}"))
-                .with_color(c + 4),
-        );
-    }
-    write_figure(&Figure::row(vec![a, b]), stem)
-}
-
-/// Write the figures (all, or only `only`) into `out`.
-pub fn reproduce(
-    out: &Path,
-    only: Option<&str>,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<Vec<String>> {
-    if let Some(name) = only {
-        if !FIGURES.contains(&name) && !mean_field::FIGURES.contains(&name) {
-            return Err(Error::config(
-                "--only",
-                format!(
-                    "unknown figure `{name}`; one of {}, {}",
-                    FIGURES.join(", "),
-                    mean_field::FIGURES.join(", ")
-                ),
-            ));
-        }
-    }
-    let wanted = |n: &str| only.is_none_or(|o| o == n);
-    let mut written = Vec::new();
-    if wanted("sequential") || wanted("order_params") {
-        let (exp, cmp) = run_compare(&sequential_config(), progress)?;
-        if wanted("sequential") {
-            let p = test_error_panel(&exp, &cmp, "erf, K = 3, θ = (81, 25, 9)/116, D = 1000");
-            write_figure(&Figure::row(vec![p]), &out.join("sequential"))?;
-            compare_figure(&exp, &cmp, &out.join("sequential_overlaps"))?;
-            written.extend(["sequential".to_string(), "sequential_overlaps".to_string()]);
-        }
-        if wanted("order_params") {
-            order_params_figure(&exp, &cmp, &out.join("order_params"))?;
-            written.push("order_params".into());
-        }
-    }
-    if wanted("activations") {
-        activations_figure(&out.join("activations"), progress)?;
-        written.push("activations".into());
-    }
-    if wanted("validate") {
-        let mut c = Config::default();
-        c.simulation.test_samples = 0;
-        let v = crate::compare::validate(&c, &VALIDATE_DIMS, VALIDATE_SEEDS, progress)?;
-        validate_figure(&v, &out.join("validate"))?;
-        written.push("validate".into());
-    }
-    type Maker = fn(&Path, &(dyn Fn(u64) + Sync)) -> Result<()>;
-    let makers: [(&str, Maker); 6] = [
-        ("truncated", variants::truncated_figure),
-        ("tied", variants::tied_figure),
-        ("relu_bias", variants::relu_bias_figure),
-        ("digits", variants::digits_figure),
-        ("phase_diagram", phase_diagram_figure),
-        ("sweep_lr", sweep_lr_figure),
-    ];
-    for (name, make) in makers {
-        if wanted(name) {
-            make(&out.join(name), progress)?;
-            written.push(name.into());
-        }
-    }
-    written.extend(mean_field::reproduce(out, &wanted, progress)?);
-    Ok(written)
 }

@@ -1,18 +1,17 @@
-//! The paper's variants end to end (spec `autoencoder-ode.md` §1.4, §3.5, §5.1–§5.3, §8.4–§8.5):
+//! The paper's variants end to end (docs/autoencoder.md §1.4, §3.5, §5.1–§5.3, §8.4–§8.5):
 //! truncated SGD and Sanger's rule, tied weights, ReLU with a trained bias, and real data.
 //! Each experiment is one of the shipped configs in `examples/configs/` (embedded here, so the
 //! figure and `aedyn compare --config examples/configs/<name>.toml` run the same experiment).
 
 use std::path::Path;
 
-use crate::compare::Comparison;
-use crate::config::{Config, Experiment, Inputs};
+use super::autoencoder::{run_compare, Compared};
+use super::Ctx;
+use crate::autoencoder::figures::pca_lines;
+use crate::autoencoder::params::{Experiment, Inputs, Params};
+use crate::autoencoder::trajectory::Trajectory;
 use crate::error::{Error, Result};
-use crate::figures::{pca_lines, write_figure};
 use crate::plot::{Figure, LegendPos, Panel, Series, SeriesStyle};
-use crate::trajectory::Trajectory;
-
-use super::run_compare;
 
 /// The shipped example configs of the variants: (name, TOML text).
 pub const VARIANT_CONFIGS: [(&str, &str); 8] = [
@@ -39,22 +38,19 @@ pub const VARIANT_CONFIGS: [(&str, &str); 8] = [
 const CONFIG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/configs");
 
 /// The shipped config `name` (see [`VARIANT_CONFIGS`]), its paths resolved.
-pub fn variant_config(name: &str) -> Result<Config> {
+pub fn variant_config(name: &str) -> Result<Params> {
     let (_, text) = VARIANT_CONFIGS
         .iter()
         .find(|(n, _)| *n == name)
         .ok_or_else(|| Error::InvalidState(format!("no shipped config `{name}`")))?;
     let origin = Path::new(CONFIG_DIR).join(format!("{name}.toml"));
-    let mut c = Config::from_toml(text, &origin)?;
+    let mut c = Params::from_toml(text, &origin)?;
     c.resolve_paths(Path::new(CONFIG_DIR));
     Ok(c)
 }
 
 /// Run `aedyn compare` on the shipped config `name`.
-pub fn run_variant(
-    name: &str,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<(Experiment, Comparison)> {
+pub fn run_variant(name: &str, progress: &(dyn Fn(u64) + Sync)) -> Result<(Experiment, Compared)> {
     run_compare(&variant_config(name)?, progress)
 }
 
@@ -101,7 +97,7 @@ fn add_run(
     p: &mut Panel,
     label: &str,
     color: usize,
-    cmp: &Comparison,
+    cmp: &Compared,
     pick: &dyn Fn(&Trajectory) -> Vec<f64>,
 ) {
     let (run, th) = &cmp.pairs[0];
@@ -142,7 +138,7 @@ pub fn subspace_overlaps(tr: &Trajectory, k: usize, unit: usize, m: usize) -> Ve
 }
 
 /// The encoder directions within the top-K subspace of every unit, theory and SGD.
-fn overlap_panel(exp: &Experiment, cmp: &Comparison, rule: &str) -> Panel {
+fn overlap_panel(exp: &Experiment, cmp: &Compared, rule: &str) -> Panel {
     let k = exp.model.hidden;
     let mut p = Panel::new("t", "(w^k·u_m)² / Σ_{m'<K} (w^k·u_{m'})²");
     p.x_log = true;
@@ -166,7 +162,8 @@ fn overlap_panel(exp: &Experiment, cmp: &Comparison, rule: &str) -> Panel {
 
 /// Truncated SGD learns the PCs themselves, vanilla SGD a rotation of the top subspace;
 /// Sanger's rule as the linear baseline.
-pub fn truncated_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+pub fn truncated(ctx: &Ctx) -> Result<Figure> {
+    let progress = ctx.progress;
     let mut runs = Vec::new();
     for (name, label) in [
         ("untied", "vanilla SGD (erf)"),
@@ -191,11 +188,12 @@ pub fn truncated_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<
     for (label, exp, cmp) in &runs {
         panels.push(overlap_panel(exp, cmp, label));
     }
-    write_figure(&Figure::grid(panels, 2), stem)
+    Ok(Figure::grid(panels, 2))
 }
 
-/// Tied vs untied erf, and tied linear (spec §5.3, §8.5).
-pub fn tied_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+/// Tied vs untied erf, and tied linear (docs/autoencoder.md §5.3, §8.5).
+pub fn tied(ctx: &Ctx) -> Result<Figure> {
+    let progress = ctx.progress;
     let mut p = error_panel(String::new());
     let mut pca = Vec::new();
     let mut dim = 0;
@@ -218,11 +216,12 @@ pub fn tied_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
         "tied (v = √D w) vs untied, K = 2, D = {dim}: theory (lines), SGD (markers)"
     ));
     p.hlines = pca_lines(&pca);
-    write_figure(&Figure::row(vec![p]), stem)
+    Ok(Figure::row(vec![p]))
 }
 
-/// ReLU with and without a trained encoder bias (spec §8.4): test error and biases β_k.
-pub fn relu_bias_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+/// ReLU with and without a trained encoder bias (docs/autoencoder.md §8.4): test error and biases β_k.
+pub fn relu_bias(ctx: &Ctx) -> Result<Figure> {
+    let progress = ctx.progress;
     let mut err = error_panel(String::new());
     let mut beta = Panel::new("t", "β_k");
     beta.x_log = true;
@@ -264,7 +263,7 @@ pub fn relu_bias_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<
         "ReLU, K = 2, θ = (25, 9)/35, D = {dim}: theory (lines) vs SGD (markers)"
     ));
     err.hlines = pca_lines(&pca);
-    write_figure(&Figure::row(vec![err, beta]), stem)
+    Ok(Figure::row(vec![err, beta]))
 }
 
 /// Spectrum bin counts of the digits theory shown in the bins panel (`None`: exact).
@@ -272,7 +271,8 @@ pub const DIGITS_BINS: [Option<usize>; 5] = [Some(4), Some(8), Some(16), Some(32
 
 /// Real digits: theory on the binned spectrum vs SGD on the samples and on Gaussian
 /// surrogates (mean ± s.e. over seeds); second panel, the theory for several bin counts.
-pub fn digits_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
+pub fn digits(ctx: &Ctx) -> Result<Figure> {
+    let progress = ctx.progress;
     let config = variant_config("digits")?;
     let (exp, cmp) = run_compare(&config, progress)?;
     let mut surrogate = config.clone();
@@ -309,9 +309,9 @@ pub fn digits_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()>
     for (i, b) in DIGITS_BINS.into_iter().enumerate() {
         let mut c = config.clone();
         c.data.bins = b;
-        let e = c.resolve()?;
+        let e = c.check()?;
         let run = e
-            .theory()?
+            .ode()?
             .run(&e.initial_state(init_seed)?, &e.times, e.tolerances)?;
         let g = e.covariance.spectrum().groups().len();
         let label = match b {
@@ -329,14 +329,14 @@ pub fn digits_figure(stem: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<()>
         );
     }
     bins.hlines = pca_lines(&exp.covariance.pca_errors(2));
-    write_figure(&Figure::row(vec![p, bins]), stem)
+    Ok(Figure::row(vec![p, bins]))
 }
 
 /// Mean and standard error over seeds of the test error of the trajectory `pick` selects
 /// from each (simulation, theory) pair; all seeds share the output times.
 fn seed_mean(
-    cmp: &Comparison,
-    pick: impl Fn(&(crate::sgd::SeedRun, Trajectory)) -> &Trajectory,
+    cmp: &Compared,
+    pick: impl Fn(&(crate::autoencoder::sgd::SeedRun, Trajectory)) -> &Trajectory,
 ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let n = cmp.pairs.len() as f64;
     let t = pick(&cmp.pairs[0]).times();

@@ -1,0 +1,337 @@
+//! The two-layer autoencoder under online SGD (Refinetti & Goldt, ICML 2022; maths in
+//! `docs/autoencoder.md`): the high-dimensional ODEs for the overlaps of encoder and decoder
+//! with the eigendirections of the input covariance ([`theory`]), finite-width SGD
+//! ([`sgd`]), their observables ([`trajectory`]), timescale analysis ([`analysis`]), its
+//! validated config ([`params`]) and the [`Dynamics`] implementation that gives it every
+//! command.
+//!
+//! ```
+//! use aedyn::autoencoder::Params;
+//! use aedyn::base::Dynamics;
+//!
+//! let mut params = Params::default(); // erf, K = 2, θ = (25, 9)/35, D = 1000, η = 0.4
+//! params.output.t_max = 50.0;
+//! let exp = params.check()?; // validated before any numerics run
+//! let run = exp.theory(exp.replicate_seed(0), &|_| {})?;
+//! let pca = exp.covariance.pca_errors(2); // ε_PCA(m), m = 0, 1, 2
+//! assert!(run.table.last("test_error").unwrap() < pca[1]); // past the first plateau by t = 50
+//! # Ok::<(), aedyn::Error>(())
+//! ```
+
+pub mod analysis;
+pub mod figures;
+pub mod model;
+pub mod params;
+pub mod sgd;
+pub mod theory;
+pub mod trajectory;
+
+use serde_json::{json, Value};
+
+use crate::base::compare::Comparison;
+use crate::base::model::{Dynamics, Payload, Progress, Run, Source};
+use crate::base::table::Table;
+use crate::error::Result;
+use crate::plot::Figure;
+use crate::spectrum::Spectrum;
+
+pub use params::{Experiment, Params, DEFAULT_CONFIG};
+use trajectory::{order_param_columns, Trajectory};
+
+/// The model's name in `[model] kind`.
+pub const KIND: &str = "autoencoder";
+
+/// The range in which the fitted exponent of `validate` (deviation of ε_g against D) is
+/// expected: O(D^{-1/2}) fluctuations plus O(1/D) corrections.
+pub const EXPECTED_EXPONENT: std::ops::RangeInclusive<f64> = -0.8..=-0.3;
+
+/// The trajectory as a table: `time,test_error[,test_error_empirical],Q_0_0,…,R_…,T_…,T0_…[,beta_k]`
+/// (order parameters row-major, decoder index first in R).
+pub fn trajectory_table(tr: &Trajectory, k: usize) -> Table {
+    let with_emp = tr
+        .snapshots
+        .iter()
+        .any(|s| s.test_error_empirical.is_some());
+    let bias = tr
+        .snapshots
+        .first()
+        .is_some_and(|s| s.order_params.beta.is_some());
+    let mut names = vec!["test_error".to_string()];
+    if with_emp {
+        names.push("test_error_empirical".into());
+    }
+    names.extend(order_param_columns(k, bias));
+    let mut t = Table::new("time", names);
+    for s in &tr.snapshots {
+        let mut row = vec![s.test_error];
+        if with_emp {
+            row.push(s.test_error_empirical.unwrap_or(f64::NAN));
+        }
+        row.extend(s.order_params.flatten());
+        t.push(s.time, row);
+    }
+    t
+}
+
+/// The overlaps of the decoder span with the leading principal directions,
+/// `time,o_1,…,o_K` ([`analysis::pc_overlaps`]: 1 when PC m is reconstructible, ≈ K/D for
+/// random weights).
+pub fn overlap_table(tr: &Trajectory, spectrum: &Spectrum, k: usize) -> Table {
+    let mut t = Table::new("time", (1..=k).map(|m| format!("o_{m}")).collect());
+    for s in &tr.snapshots {
+        t.push(s.time, analysis::pc_overlaps(s, spectrum, k));
+    }
+    t
+}
+
+/// The per-group densities as a long table, one row per time × group:
+/// `time,group,rho_tilde,multiplicity,q_k_l…,r_k_l…,t_k_l…`.
+pub fn group_table(tr: &Trajectory, spectrum: &Spectrum, k: usize) -> Table {
+    let mut names: Vec<String> = ["group", "rho_tilde", "multiplicity"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for name in ["q", "r", "t"] {
+        for a in 0..k {
+            for b in 0..k {
+                names.push(format!("{name}_{a}_{b}"));
+            }
+        }
+    }
+    let mut t = Table::new("time", names);
+    for s in &tr.snapshots {
+        for (g, dens) in s.groups.iter().enumerate() {
+            let mut row = vec![
+                g as f64,
+                spectrum.rho_tilde(g),
+                spectrum.groups()[g].multiplicity as f64,
+            ];
+            for m in [&dens.q, &dens.r, &dens.t] {
+                for a in 0..k {
+                    for b in 0..k {
+                        row.push(m[(a, b)]);
+                    }
+                }
+            }
+            t.push(s.time, row);
+        }
+    }
+    t
+}
+
+/// The `sweep.csv` columns of a trajectory: final test error, divergence time, learning
+/// times `t_learn_m` and plateaus (see [`analysis`]).
+fn summary(tr: &Trajectory, spectrum: &Spectrum, k: usize) -> Vec<(String, f64)> {
+    let s = analysis::summarise(tr, spectrum, k, &analysis::Criteria::default());
+    let nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
+    let mut out = vec![
+        ("final_test_error".to_string(), nan(s.final_test_error)),
+        ("divergence_time".to_string(), nan(s.divergence_time)),
+    ];
+    for (m, t) in s.learn_times.iter().enumerate() {
+        out.push((format!("t_learn_{}", m + 1), nan(*t)));
+    }
+    for (m, p) in s.plateaus.iter().enumerate() {
+        out.push((format!("plateau_{m}_start"), nan(p.map(|p| p.start))));
+        out.push((format!("plateau_{m}_end"), nan(p.map(|p| p.end))));
+        out.push((
+            format!("plateau_{m}_duration"),
+            nan(p.map(|p| p.duration())),
+        ));
+        out.push((format!("plateau_{m}_level"), nan(p.map(|p| p.level))));
+    }
+    out
+}
+
+impl Experiment {
+    fn spectrum(&self) -> &Spectrum {
+        self.covariance.spectrum()
+    }
+
+    /// The theory of replicate `seed` at the given output times.
+    fn theory_at(&self, seed: u64, times: &[f64]) -> Result<Run> {
+        let init = self.initial_state(seed)?;
+        let run = self.ode()?.run(&init, times, self.tolerances)?;
+        let k = self.model.hidden;
+        let tr = run.trajectory;
+        Ok(Run {
+            seed,
+            table: trajectory_table(&tr, k),
+            extra: vec![
+                ("groups".into(), group_table(&tr, self.spectrum(), k)),
+                ("overlaps".into(), overlap_table(&tr, self.spectrum(), k)),
+            ],
+            files: Vec::new(),
+            record: json!({ "integrator": run.stats }),
+            summary: summary(&tr, self.spectrum(), k),
+            payload: Payload::new(tr),
+        })
+    }
+}
+
+impl Dynamics for Experiment {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn config(&self) -> Value {
+        serde_json::to_value(&self.config).expect("serialisable config")
+    }
+
+    fn record(&self) -> Value {
+        let s = self.spectrum();
+        let groups: Vec<Value> = s
+            .groups()
+            .iter()
+            .enumerate()
+            .map(|(g, e)| {
+                json!({"rho": e.rho, "rho_tilde": s.rho_tilde(g), "multiplicity": e.multiplicity})
+            })
+            .collect();
+        json!({
+            "trace_over_dim": s.trace_over_dim(),
+            "pca_errors": self.covariance.pca_errors(self.model.hidden),
+            "spectrum": groups,
+        })
+    }
+
+    fn default_seeds(&self) -> usize {
+        self.sim.seeds
+    }
+
+    fn replicate_seed(&self, j: usize) -> u64 {
+        Experiment::replicate_seed(self, j)
+    }
+
+    fn work(&self, source: Source) -> u64 {
+        match source {
+            Source::Theory => 0,
+            Source::Simulation => self
+                .times
+                .last()
+                .map_or(0, |t| sgd::steps_at(*t, self.covariance.dim())),
+        }
+    }
+
+    fn theory(&self, seed: u64, _progress: Progress) -> Result<Run> {
+        self.theory_at(seed, &self.times)
+    }
+
+    /// The theory from the simulation's exact initial weights, on its time grid (t =
+    /// steps/D: output times closer than 1/D round to the same step count, so the theory is
+    /// integrated over the distinct times and mapped back).
+    fn theory_for(&self, sim: &Run, _progress: Progress) -> Result<Run> {
+        let times = &sim.table.index;
+        let mut unique = times.clone();
+        unique.dedup();
+        let mut run = self.theory_at(sim.seed, &unique)?;
+        if unique.len() != times.len() {
+            let tr = run
+                .payload
+                .get::<Trajectory>()
+                .expect("autoencoder payload");
+            let mut it = tr.snapshots.iter().peekable();
+            let snapshots = times
+                .iter()
+                .map(|&t| {
+                    while it.peek().is_some_and(|s| s.time < t) {
+                        it.next();
+                    }
+                    (*it.peek().expect("every time was integrated")).clone()
+                })
+                .collect();
+            let tr = Trajectory { snapshots };
+            let k = self.model.hidden;
+            run.table = trajectory_table(&tr, k);
+            run.extra = vec![
+                ("groups".into(), group_table(&tr, self.spectrum(), k)),
+                ("overlaps".into(), overlap_table(&tr, self.spectrum(), k)),
+            ];
+            run.payload = Payload::new(tr);
+        }
+        Ok(run)
+    }
+
+    fn simulate(&self, seed: u64, progress: Progress) -> Result<Run> {
+        let sim = sgd::Simulator::new(self)?;
+        let r = sim.run_seed(seed, progress)?;
+        let k = self.model.hidden;
+        let s = self.spectrum();
+        let first = Trajectory {
+            snapshots: r
+                .trajectory
+                .snapshots
+                .first()
+                .cloned()
+                .into_iter()
+                .collect(),
+        };
+        let csv = |m: &nalgebra::DMatrix<f64>| crate::io::matrix_csv(m).into_bytes();
+        Ok(Run {
+            seed,
+            table: trajectory_table(&r.trajectory, k),
+            extra: vec![
+                ("groups".into(), group_table(&r.trajectory, s, k)),
+                ("overlaps".into(), overlap_table(&r.trajectory, s, k)),
+                ("init/groups0".into(), group_table(&first, s, k)),
+            ],
+            files: vec![
+                (format!("init/W0_seed{seed}.csv"), csv(&r.w0)),
+                (format!("init/V0_seed{seed}.csv"), csv(&r.v0)),
+            ],
+            record: json!({ "steps": r.steps }),
+            summary: summary(&r.trajectory, s, k),
+            payload: Payload::new(r),
+        })
+    }
+
+    fn compared(&self) -> Vec<String> {
+        let mut names = vec!["test_error".to_string()];
+        names.extend(order_param_columns(
+            self.model.hidden,
+            self.model.bias_lr.is_some(),
+        ));
+        names
+    }
+
+    fn compare_figure(&self, cmp: &Comparison) -> Option<Figure> {
+        Some(figures::compare_figure(self, cmp))
+    }
+
+    fn size_key(&self) -> &'static str {
+        "data.dim"
+    }
+
+    fn default_sizes(&self) -> Vec<usize> {
+        vec![250, 500, 1000, 2000, 4000]
+    }
+
+    fn validation_metrics(&self, cmp: &Comparison) -> Vec<(String, f64, f64)> {
+        let te = cmp
+            .summary("test_error")
+            .expect("test_error is always compared");
+        let norms: Vec<f64> = te.per_seed.iter().filter_map(|(_, d)| d.max_norm).collect();
+        let (m, se) = crate::base::compare::mean_se(&norms);
+        let ops: Vec<f64> = cmp
+            .summaries
+            .iter()
+            .filter(|s| {
+                s.name.starts_with("Q_") || s.name.starts_with("R_") || s.name.starts_with("T0_")
+            })
+            .filter_map(|s| s.mean_over_seeds.max_norm)
+            .collect();
+        vec![
+            ("test_error_max_norm".into(), m, se),
+            (
+                "test_error_max_abs".into(),
+                te.mean_over_seeds.max_abs,
+                f64::NAN,
+            ),
+            (
+                "order_params_max_norm".into(),
+                crate::base::compare::mean_se(&ops).0,
+                f64::NAN,
+            ),
+        ]
+    }
+}

@@ -1,0 +1,576 @@
+//! The commands behind the `aedyn` binary, written once for every model against
+//! [`Dynamics`], and usable from Rust without the CLI. Each command writes its results into a
+//! fresh temporary folder beside `--out` and renames it into place only when complete
+//! ([`OutDir`]), so `--out` always holds one whole run or none; every record holds the full
+//! config, the seeds and the crate version.
+//!
+//! ```
+//! use aedyn::commands::{self, Options};
+//!
+//! let exp = aedyn::registry::load_table(
+//!     aedyn::registry::default_table("mean-field")?,
+//!     std::path::Path::new("."),
+//! )?;
+//! let out = tempfile::tempdir().unwrap();
+//! let run = commands::theory(exp.as_ref(), &out.path().join("mf"), &Options::default())?;
+//! assert_eq!(run.table.names[0], "test_error");
+//! assert!(out.path().join("mf/theory.csv").exists());
+//! # Ok::<(), aedyn::Error>(())
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use crate::base::compare::{Comparison, Validation, ValidationRow};
+use crate::base::model::{Dynamics, Run, Source};
+use crate::base::runner::{run_seeds, split, SeedStatus};
+use crate::base::table::{csv, Table};
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
+
+/// The crate version recorded in every output.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Options shared by the commands.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Number of replicates (overrides the config's `simulation.seeds`).
+    pub seeds: Option<usize>,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// Whether a progress bar should be shown: stderr is a terminal, `CI` is not set, and the
+/// user did not ask for quiet.
+pub fn progress_wanted(quiet: bool) -> bool {
+    use std::io::IsTerminal;
+    !quiet && std::env::var_os("CI").is_none() && std::io::stderr().is_terminal()
+}
+
+/// A progress bar over `total` units (a spinner when 0), or a hidden one when not `enabled`.
+pub fn progress_bar(enabled: bool, total: u64, label: &str) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressStyle};
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    if total == 0 {
+        let bar = ProgressBar::new_spinner();
+        bar.set_message(label.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        return bar;
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{label} {{bar:40}} {{percent:>3}}% {{pos}}/{{len}} elapsed {{elapsed}} eta {{eta}}"
+        ))
+        .expect("valid template"),
+    );
+    bar
+}
+
+/// An output folder written atomically: files go into a temporary sibling folder, which
+/// replaces the target only in [`OutDir::commit`] (the previous run, if any, is moved aside
+/// and then removed). A target that exists but holds something other than an aedyn run is
+/// refused, so a mistyped `--out` never deletes anything else.
+#[derive(Debug)]
+pub struct OutDir {
+    target: PathBuf,
+    tmp: PathBuf,
+    committed: bool,
+}
+
+/// Files that mark a folder as an aedyn run folder.
+const RUN_MARKERS: [&str; 4] = ["run.json", "compare.json", "validate.json", "sweep.json"];
+
+impl OutDir {
+    /// Check `target` (not a file; empty, absent or a previous run) and create the
+    /// temporary folder beside it — before any work starts.
+    pub fn create(target: &Path) -> Result<Self> {
+        if target.is_file() {
+            return Err(Error::config(
+                "--out",
+                format!("{} is a file, not a folder", target.display()),
+            ));
+        }
+        if target.is_dir() {
+            let mut entries = std::fs::read_dir(target).map_err(|e| Error::io(target, e))?;
+            let empty = entries.next().is_none();
+            if !empty && !RUN_MARKERS.iter().any(|m| target.join(m).is_file()) {
+                return Err(Error::config(
+                    "--out",
+                    format!(
+                        "{} is not empty and holds no aedyn run (no run.json); choose a new folder",
+                        target.display()
+                    ),
+                ));
+            }
+        }
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| {
+                Error::config("--out", format!("{} has no folder name", target.display()))
+            })?;
+        let parent = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        }
+        std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        Ok(OutDir {
+            target: target.to_path_buf(),
+            tmp,
+            committed: false,
+        })
+    }
+
+    /// The folder to write into (the temporary one).
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Write a file (relative path) into the folder.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        write_atomic(&self.tmp.join(name), bytes)
+    }
+
+    /// Put the finished folder in place of the target.
+    pub fn commit(mut self) -> Result<()> {
+        let old = self.tmp.with_file_name(
+            self.tmp
+                .file_name()
+                .expect("named")
+                .to_string_lossy()
+                .replace(".tmp-", ".old-"),
+        );
+        if self.target.exists() {
+            std::fs::rename(&self.target, &old).map_err(|e| Error::io(&self.target, e))?;
+        }
+        std::fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        self.committed = true;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OutDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+/// The JSON record of a command: version, command, model, config, then `fields` and the
+/// model's own facts merged in at the top level.
+fn record(command: &str, exp: &dyn Dynamics, fields: Value) -> Value {
+    let mut r = json!({
+        "aedyn_version": VERSION,
+        "command": command,
+        "model": exp.kind(),
+        "config": exp.config(),
+        "threads": rayon::current_num_threads(),
+    });
+    let obj = r.as_object_mut().expect("object");
+    for part in [fields, exp.record()] {
+        if let Value::Object(m) = part {
+            obj.extend(m);
+        }
+    }
+    r
+}
+
+/// The last row of a table as `{column: value}` (null where missing).
+fn final_values(t: &Table) -> Value {
+    let Some(row) = t.rows.last() else {
+        return Value::Null;
+    };
+    Value::Object(
+        t.names
+            .iter()
+            .zip(row)
+            .map(|(n, v)| (n.clone(), json!(v.is_finite().then_some(*v))))
+            .collect(),
+    )
+}
+
+fn pretty(v: &Value) -> Vec<u8> {
+    serde_json::to_vec_pretty(v).expect("serialisable record")
+}
+
+/// Write the runs' tables: `<main>.csv`, each extra table as `<name>.csv`, and their files;
+/// `seeded` adds a `seed` column. Returns the written file names.
+fn write_runs(dir: &OutDir, main: &str, runs: &[&Run], seeded: bool) -> Result<Vec<String>> {
+    let label = |r: &Run| seeded.then_some(r.seed);
+    let mut files = vec![format!("{main}.csv")];
+    let tables: Vec<(Option<u64>, &Table)> = runs.iter().map(|r| (label(r), &r.table)).collect();
+    dir.write(&files[0], csv(&tables).as_bytes())?;
+    if let Some(first) = runs.first() {
+        for (i, (name, _)) in first.extra.iter().enumerate() {
+            let t: Vec<(Option<u64>, &Table)> =
+                runs.iter().map(|r| (label(r), &r.extra[i].1)).collect();
+            let file = format!("{name}.csv");
+            dir.write(&file, csv(&t).as_bytes())?;
+            files.push(file);
+        }
+    }
+    for r in runs {
+        for (name, bytes) in &r.files {
+            dir.write(name, bytes)?;
+            files.push(name.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// The replicate seeds of a command: `n` from the options or the config.
+fn replicate_seeds(exp: &dyn Dynamics, seeds: Option<usize>) -> Result<Vec<u64>> {
+    let n = seeds.unwrap_or_else(|| exp.default_seeds());
+    if n == 0 {
+        return Err(Error::config("--seeds", "must be ≥ 1"));
+    }
+    Ok((0..n).map(|j| exp.replicate_seed(j)).collect())
+}
+
+/// `aedyn theory`: the limit theory from replicate 0's initial state → `out/theory.csv`,
+/// the model's extra tables and files, and `out/run.json`.
+pub fn theory(exp: &dyn Dynamics, out: &Path, opts: &Options) -> Result<Run> {
+    let start = Instant::now();
+    let dir = OutDir::create(out)?;
+    let seed = exp.replicate_seed(0);
+    let bar = progress_bar(opts.progress, exp.work(Source::Theory), "theory");
+    let run = exp.theory(seed, &|n| bar.inc(n))?;
+    bar.finish_and_clear();
+    let files = write_runs(&dir, "theory", &[&run], false)?;
+    let rec = record(
+        "theory",
+        exp,
+        json!({
+            "seed": seed,
+            "run": run.record,
+            "final": final_values(&run.table),
+            "wall_seconds": start.elapsed().as_secs_f64(),
+            "files": files,
+        }),
+    );
+    dir.write("run.json", &pretty(&rec))?;
+    dir.commit()?;
+    Ok(run)
+}
+
+/// What `aedyn simulate` did.
+#[derive(Debug)]
+pub struct Simulation {
+    /// The finished replicates, in seed order.
+    pub runs: Vec<Run>,
+    /// The failed replicates: seed and error.
+    pub failures: Vec<(u64, Error)>,
+    /// Per seed: ok or failed.
+    pub status: Vec<SeedStatus>,
+    /// Wall time in seconds.
+    pub wall_seconds: f64,
+    /// Progress units (steps) per second, summed over replicates.
+    pub steps_per_second: f64,
+}
+
+/// Simulate the replicates in parallel, in memory.
+pub fn run_simulation(exp: &dyn Dynamics, opts: &Options, label: &str) -> Result<Simulation> {
+    let start = Instant::now();
+    let seeds = replicate_seeds(exp, opts.seeds)?;
+    let per = exp.work(Source::Simulation);
+    let bar = progress_bar(opts.progress, per * seeds.len() as u64, label);
+    let results = run_seeds(&seeds, |s| exp.simulate(s, &|n| bar.inc(n)));
+    bar.finish_and_clear();
+    let wall = start.elapsed().as_secs_f64();
+    let (runs, failures, status) = split(results);
+    Ok(Simulation {
+        steps_per_second: (per * runs.len() as u64) as f64 / wall,
+        runs,
+        failures,
+        status,
+        wall_seconds: wall,
+    })
+}
+
+/// `aedyn simulate`: finite-size training of every replicate in parallel → `out/sim.csv`
+/// (with a `seed` column), the model's extra tables and files, and `out/run.json`. Failed
+/// seeds are recorded; the finished seeds are written regardless.
+pub fn simulate(exp: &dyn Dynamics, out: &Path, opts: &Options) -> Result<Simulation> {
+    let dir = OutDir::create(out)?;
+    let sim = run_simulation(exp, opts, "simulate")?;
+    let runs: Vec<&Run> = sim.runs.iter().collect();
+    let files = write_runs(&dir, "sim", &runs, true)?;
+    let rec = record(
+        "simulate",
+        exp,
+        json!({
+            "seeds": sim.status.iter().map(|s| s.seed).collect::<Vec<_>>(),
+            "status": sim.status,
+            "runs": sim.runs.iter().map(|r| json!({"seed": r.seed, "run": r.record})).collect::<Vec<_>>(),
+            "wall_seconds": sim.wall_seconds,
+            "steps_per_second": sim.steps_per_second,
+            "files": files,
+        }),
+    );
+    dir.write("run.json", &pretty(&rec))?;
+    dir.commit()?;
+    Ok(sim)
+}
+
+/// Simulate the replicates and match each with its theory, in memory (the theory is
+/// computed once when it does not depend on the seed).
+pub fn run_comparison(exp: &dyn Dynamics, opts: &Options) -> Result<(Comparison, Simulation)> {
+    use rayon::prelude::*;
+    let mut sim = run_simulation(exp, opts, "compare")?;
+    let failed: Vec<(u64, String)> = sim
+        .failures
+        .iter()
+        .map(|(s, e)| (*s, e.to_string()))
+        .collect();
+    let runs = std::mem::take(&mut sim.runs);
+    let pairs: Vec<(Run, Run)> = if exp.theory_per_seed() {
+        runs.into_par_iter()
+            .map(|r| exp.theory_for(&r, &|_| {}).map(|t| (r, t)))
+            .collect::<Result<_>>()?
+    } else {
+        let th = match runs.first() {
+            Some(r) => exp.theory_for(r, &|_| {})?,
+            None => Run::default(),
+        };
+        runs.into_iter().map(|r| (r, th.clone())).collect()
+    };
+    let cmp = Comparison::new(pairs, failed, &exp.compared())?;
+    Ok((cmp, sim))
+}
+
+/// `aedyn compare`: simulate the replicates, compute each one's theory from the same
+/// initial state, and write `out/theory.csv`, `out/sim.csv`, `out/compare.json` (per
+/// observable and seed: max/mean absolute deviation normalised by the theory's range; mean
+/// and worst over seeds; the ensemble means' deviation; the model's own comparison) and the
+/// figure `out/compare.png` + `.svg` + `.csv`.
+pub fn compare(exp: &dyn Dynamics, out: &Path, opts: &Options) -> Result<(Comparison, Simulation)> {
+    let start = Instant::now();
+    let dir = OutDir::create(out)?;
+    let (cmp, sim) = run_comparison(exp, opts)?;
+    let sims: Vec<&Run> = cmp.pairs.iter().map(|(s, _)| s).collect();
+    let per_seed = exp.theory_per_seed();
+    let theories: Vec<&Run> = if per_seed {
+        cmp.pairs.iter().map(|(_, t)| t).collect()
+    } else {
+        vec![&cmp.pairs[0].1]
+    };
+    let mut files = write_runs(&dir, "sim", &sims, true)?;
+    let th_csv: Vec<(Option<u64>, &Table)> = theories
+        .iter()
+        .zip(&sims)
+        .map(|(t, s)| (per_seed.then_some(s.seed), &t.table))
+        .collect();
+    dir.write("theory.csv", csv(&th_csv).as_bytes())?;
+    files.push("theory.csv".into());
+    if let Some(fig) = exp.compare_figure(&cmp) {
+        crate::plot::write_figure(&fig, &dir.path().join("compare"))?;
+        files.extend(["compare.png", "compare.svg", "compare.csv"].map(String::from));
+    }
+    let rec = record(
+        "compare",
+        exp,
+        json!({
+            "seeds": sim.status.iter().map(|s| s.seed).collect::<Vec<_>>(),
+            "status": sim.status,
+            "failed_seeds": cmp.failed,
+            "observables": cmp.summaries,
+            "theory_runs": theories.iter().map(|t| t.record.clone()).collect::<Vec<_>>(),
+            "wall_seconds": start.elapsed().as_secs_f64(),
+            "steps_per_second": sim.steps_per_second,
+            "files": files,
+        }),
+    );
+    let mut rec = rec;
+    if let Value::Object(m) = exp.compare_extra(&cmp)? {
+        rec.as_object_mut().expect("object").extend(m);
+    }
+    dir.write("compare.json", &pretty(&rec))?;
+    dir.commit()?;
+    Ok((cmp, sim))
+}
+
+/// Compare theory and simulation at each size (the config with the model's size key —
+/// `data.dim`, `network.neurons`, … — set to each value), `seeds` seeds each, and fit each
+/// validation metric's power law in the size. `table` is the config, `base` the folder its
+/// paths resolve against.
+pub fn run_validation(
+    table: &toml::Table,
+    base: &Path,
+    sizes: &[usize],
+    seeds: usize,
+    progress: crate::base::Progress,
+) -> Result<Validation> {
+    let mut unique = sizes.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    if unique.len() != sizes.len() {
+        return Err(Error::config("--sizes", "must not repeat a size"));
+    }
+    if sizes.len() < 2 {
+        return Err(Error::config("--sizes", "needs at least two sizes"));
+    }
+    if seeds == 0 {
+        return Err(Error::config("--seeds", "must be ≥ 1"));
+    }
+    let key = crate::registry::load_table(table.clone(), base)?.size_key();
+    let mut rows = Vec::new();
+    for &size in sizes {
+        let mut t = toml::Value::Table(table.clone());
+        crate::sweep::set_field(&mut t, key, toml::Value::Integer(size as i64))?;
+        let exp = crate::registry::load_table(t.as_table().cloned().unwrap_or_default(), base)?;
+        let opts = Options {
+            seeds: Some(seeds),
+            progress: false,
+        };
+        let (cmp, _) = run_comparison(exp.as_ref(), &opts)?;
+        progress(1);
+        rows.push(ValidationRow {
+            size: size as f64,
+            seeds: cmp.pairs.len(),
+            metrics: exp.validation_metrics(&cmp),
+        });
+    }
+    Validation::fit(key, rows)
+}
+
+/// `aedyn validate`: [`run_validation`] → `out/validate.csv` (one row per size: the metrics
+/// and their standard errors), `out/validate.json` (with the fitted exponents) and the
+/// log–log figure `out/validate.png` + `.svg` + `.csv`.
+pub fn validate(
+    table: &toml::Table,
+    base: &Path,
+    sizes: &[usize],
+    seeds: usize,
+    out: &Path,
+    progress: bool,
+) -> Result<Validation> {
+    let start = Instant::now();
+    let dir = OutDir::create(out)?;
+    let exp = crate::registry::load_table(table.clone(), base)?;
+    let bar = progress_bar(progress, sizes.len() as u64, "validate");
+    let v = run_validation(table, base, sizes, seeds, &|n| bar.inc(n))?;
+    bar.finish_and_clear();
+    let mut t = Table::new(
+        v.size_key.rsplit('.').next().unwrap_or("size"),
+        std::iter::once("seeds".to_string())
+            .chain(
+                v.rows[0]
+                    .metrics
+                    .iter()
+                    .flat_map(|(n, _, _)| [n.clone(), format!("{n}_se")]),
+            )
+            .collect(),
+    );
+    for r in &v.rows {
+        let mut row = vec![r.seeds as f64];
+        for (_, m, se) in &r.metrics {
+            row.extend([*m, *se]);
+        }
+        t.push(r.size, row);
+    }
+    dir.write("validate.csv", csv(&[(None, &t)]).as_bytes())?;
+    crate::plot::write_figure(
+        &crate::figures::validate_figure(&v),
+        &dir.path().join("validate"),
+    )?;
+    let rec = record(
+        "validate",
+        exp.as_ref(),
+        json!({
+            "size_key": v.size_key,
+            "sizes": sizes,
+            "seeds": seeds,
+            "validation": v,
+            "wall_seconds": start.elapsed().as_secs_f64(),
+        }),
+    );
+    dir.write("validate.json", &pretty(&rec))?;
+    dir.commit()?;
+    Ok(v)
+}
+
+/// What `aedyn sweep` (or `sweep-point`) did.
+#[derive(Debug)]
+pub struct SweepReport {
+    /// The run (absent for `--collect` and `--slurm`).
+    pub run: Option<crate::sweep::RunReport>,
+    /// Finished tasks in `sweep.csv`.
+    pub finished: usize,
+    /// Tasks without a result, as `(point, seed, key)`.
+    pub missing: Vec<(usize, u64, String)>,
+}
+
+/// `aedyn sweep`: run every unfinished task of the sweep in parallel (each written as it
+/// finishes), then write `out/sweep.csv` and `out/sweep.json`.
+pub fn sweep(sweep: &crate::sweep::Sweep, out: &Path, progress: bool) -> Result<SweepReport> {
+    let tasks = sweep.tasks()?;
+    let bar = progress_bar(progress, tasks.len() as u64, "sweep");
+    let run = crate::sweep::run_tasks(sweep, &tasks, out, &|n| bar.inc(n))?;
+    bar.finish_and_clear();
+    let mut report = sweep_collect(sweep, out)?;
+    report.run = Some(run);
+    Ok(report)
+}
+
+/// `aedyn sweep --collect`: merge the finished tasks into `out/sweep.csv` (and
+/// `out/sweep.json`) and list the missing ones.
+pub fn sweep_collect(sweep: &crate::sweep::Sweep, out: &Path) -> Result<SweepReport> {
+    let c = crate::sweep::collect(sweep, sweep.tasks()?, out)?;
+    Ok(SweepReport {
+        run: None,
+        finished: c.finished.len(),
+        missing: c
+            .missing
+            .iter()
+            .map(|t| (t.point, t.seed, t.key.clone()))
+            .collect(),
+    })
+}
+
+/// `aedyn sweep-point`: run the tasks of one array chunk.
+pub fn sweep_chunk(
+    sweep: &crate::sweep::Sweep,
+    out: &Path,
+    chunk: usize,
+    chunk_size: usize,
+    progress: bool,
+) -> Result<crate::sweep::RunReport> {
+    let tasks = sweep.tasks()?;
+    let mine = crate::sweep::chunk(&tasks, chunk, chunk_size)?;
+    let bar = progress_bar(progress, mine.len() as u64, "sweep-point");
+    let r = crate::sweep::run_tasks(sweep, mine, out, &|n| bar.inc(n))?;
+    bar.finish_and_clear();
+    Ok(r)
+}
+
+/// `aedyn sweep --slurm`: write `out/sweep.sbatch`, a job array over chunks of tasks (see
+/// [`crate::sweep::slurm_script`]); returns its path and the number of array tasks.
+pub fn sweep_slurm(
+    sweep: &crate::sweep::Sweep,
+    exe: &Path,
+    config: &Path,
+    out: &Path,
+    opts: &crate::sweep::SlurmOptions,
+) -> Result<(PathBuf, usize)> {
+    let n = sweep.tasks()?.len();
+    let abs = |p: &Path| -> Result<PathBuf> { std::path::absolute(p).map_err(|e| Error::io(p, e)) };
+    std::fs::create_dir_all(out.join("slurm")).map_err(|e| Error::io(out, e))?;
+    let script = crate::sweep::slurm_script(n, &abs(exe)?, &abs(config)?, &abs(out)?, opts)?;
+    let path = out.join("sweep.sbatch");
+    write_atomic(&path, script.as_bytes())?;
+    Ok((path, n.div_ceil(opts.chunk_size)))
+}

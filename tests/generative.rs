@@ -1,0 +1,138 @@
+//! The generative model (Nguyen, Wong & Hegde 2019) through the common interface: its
+//! figures (quick versions) from the one figure table, every command of the CLI, and config
+//! errors naming the key and the model.
+
+use std::path::Path;
+use std::process::Command;
+
+fn aedyn(args: &[&str], dir: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_aedyn"))
+        .args(args)
+        .current_dir(dir)
+        .env("CI", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
+    )
+}
+
+#[test]
+fn quick_figures_of_the_table_build_with_data() {
+    let none = |_: u64| {};
+    let mut ctx = aedyn::reproduce::Ctx::new(&none);
+    ctx.quick = true;
+    let specs: Vec<_> = aedyn::reproduce::FIGURES
+        .iter()
+        .filter(|f| f.model == "generative")
+        .collect();
+    assert_eq!(specs.len(), 5);
+    for spec in specs {
+        let fig = (spec.make)(&ctx).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+        assert!(!fig.panels.is_empty());
+        for p in &fig.panels {
+            assert!(
+                p.series.iter().any(|s| s.y.iter().any(|v| v.is_finite())),
+                "{}",
+                spec.name
+            );
+        }
+    }
+}
+
+/// A small orthonormal case: n = 12, m = 8, k = 2, 40 steps.
+const SMALL: &str = r#"
+[model]
+kind = "generative"
+[data]
+dim = 12
+atoms = 8
+sparsity = 2
+samples = 2000
+[training]
+steps = 40
+[simulation]
+seeds = 2
+test_samples = 500
+"#;
+
+#[test]
+fn every_command_runs_and_writes_the_contract_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("g.toml"), SMALL).unwrap();
+    for cmd in ["theory", "simulate", "compare"] {
+        let (ok, err) = aedyn(
+            &[cmd, "--quiet", "--config", "g.toml", "--out", cmd],
+            dir.path(),
+        );
+        assert!(ok, "{cmd}: {err}");
+    }
+    let header = |f: &str| {
+        std::fs::read_to_string(dir.path().join(f))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let cols = "step,distance_max,distance_mean,angle_distance_mean,loss,support_f1";
+    assert_eq!(header("theory/theory.csv"), cols);
+    assert_eq!(header("simulate/sim.csv"), format!("seed,{cols}"));
+    for f in [
+        "theory/init/weights.csv",
+        "theory/final/weights.csv",
+        "simulate/final/weights_seed0.csv",
+        "compare/compare.png",
+    ] {
+        assert!(dir.path().join(f).exists(), "{f}");
+    }
+    let cmp: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("compare/compare.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cmp["model"], "generative");
+    assert!(cmp["rate_predicted"].as_f64().unwrap() > 0.0);
+    // A sweep over the initial distance δ.
+    std::fs::write(
+        dir.path().join("s.toml"),
+        format!("{SMALL}[sweep]\nwhat = \"theory\"\n[[sweep.axis]]\nfield = \"init.distance\"\nvalues = [0.1, 0.3]\n"),
+    )
+    .unwrap();
+    let (ok, err) = aedyn(
+        &["sweep", "--quiet", "--config", "s.toml", "--out", "sw"],
+        dir.path(),
+    );
+    assert!(ok, "{err}");
+    let table = std::fs::read_to_string(dir.path().join("sw/sweep.csv")).unwrap();
+    let head: Vec<&str> = table.lines().next().unwrap().split(',').collect();
+    for c in [
+        "init.distance",
+        "final_distance_max",
+        "rate_fit",
+        "rate_predicted",
+        "success",
+    ] {
+        assert!(head.contains(&c), "{c}: {head:?}");
+    }
+    assert_eq!(table.lines().count(), 3);
+}
+
+#[test]
+fn bad_configs_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, key) in [
+        ("[data]\nsparsity = 20\n", "data.sparsity"),
+        ("[network]\nneurons = 3\n", "network.neurons"),
+        ("[network]\ntau = 0.0\n", "network.tau"),
+    ] {
+        let text = format!("[model]\nkind = \"generative\"\n{extra}");
+        std::fs::write(dir.path().join("b.toml"), text).unwrap();
+        let (ok, err) = aedyn(&["theory", "--config", "b.toml", "--out", "o"], dir.path());
+        assert!(!ok && err.contains(key), "{key}: {err}");
+        assert!(
+            !dir.path().join("o").exists(),
+            "nothing written for a bad config"
+        );
+    }
+}
