@@ -449,7 +449,7 @@ pub fn run_validation(
 
 /// `aedyn validate`: [`run_validation`] → `out/validate.csv` (one row per size: the metrics
 /// and their standard errors), `out/validate.json` (with the fitted exponents) and the
-/// log–log figure `out/validate.png` + `.svg` + `.csv`.
+/// log–log figure `out/validate.png` + `.svg` (its plotted data: `validate.figure.csv`).
 pub fn validate(
     table: &toml::Table,
     base: &Path,
@@ -482,11 +482,17 @@ pub fn validate(
         }
         t.push(r.size, row);
     }
-    dir.write("validate.csv", csv(&[(None, &t)]).as_bytes())?;
     crate::plot::write_figure(
         &crate::figures::validate_figure(&v),
         &dir.path().join("validate"),
     )?;
+    // The figure's plotted data goes beside it; validate.csv is the table.
+    let (plotted, figure_csv) = (
+        dir.path().join("validate.csv"),
+        dir.path().join("validate.figure.csv"),
+    );
+    std::fs::rename(&plotted, &figure_csv).map_err(|e| Error::io(&figure_csv, e))?;
+    dir.write("validate.csv", csv(&[(None, &t)]).as_bytes())?;
     let rec = record(
         "validate",
         exp.as_ref(),

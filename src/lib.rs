@@ -10,7 +10,10 @@
 //! * [`mean_field`]: the mean-field weight-tied autoencoder with N neurons (Nguyen 2021);
 //! * [`generative`]: the weight-shared autoencoder recovering the parameters of generative
 //!   models — Gaussian mixtures, sparse coding, non-negative sparse coding (Nguyen, Wong &
-//!   Hegde, AISTATS 2019).
+//!   Hegde, AISTATS 2019);
+//! * [`ntk`]: over-parameterised two-layer ReLU autoencoders in the NTK regime — weak vs
+//!   joint training, memorisation, weight-tied degeneracy (Nguyen, Wong & Hegde, IEEE TIT
+//!   2021).
 //!
 //! Each model implements [`base::Dynamics`]; [`registry`] maps `[model] kind` to it, and
 //! [`commands`], [`sweep`] and [`reproduce`] work for every model. The library works without
@@ -30,7 +33,7 @@
 //!
 //! Module dependencies point one way: `error, rng, io, plot, activation, spectrum,
 //! dataset` (neutral) → `base` (the model interface, trajectories, runner, comparison,
-//! config reading) → the model folders (`autoencoder`, `mean_field`, `generative`; no model imports
+//! config reading) → the model folders (`autoencoder`, `mean_field`, `generative`, `ntk`; no model imports
 //! another) → `registry` (the only place that names every model) → `sweep`, `commands`,
 //! `figures`, `reproduce` (generic over the model) → the binary.
 
@@ -44,6 +47,7 @@ pub mod figures;
 pub mod generative;
 pub mod io;
 pub mod mean_field;
+pub mod ntk;
 pub mod plot;
 pub mod registry;
 pub mod reproduce;

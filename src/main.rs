@@ -233,7 +233,7 @@ fn run() -> anyhow::Result<()> {
                 },
             )?;
             report_failures(&sim.failures);
-            let head = exp.compared().into_iter().next().unwrap_or_default();
+            let head = exp.compared().into_iter().next().unwrap_or_default().0;
             if let Some(s) = cmp.summary(&head) {
                 eprintln!(
                     "compare ({}): {} seeds, {head}: normalised max deviation {:.4} (mean over seeds), {:.4} (worst), {:.4} (ensemble) → {}",

@@ -45,6 +45,10 @@ pub static MODELS: &[Entry] = &[
         "weight-shared autoencoder recovering generative models (Nguyen, Wong & Hegde 2019)",
         crate::generative::DEFAULT_CONFIG,
     ),
+    entry::<crate::ntk::Params>(
+        "over-parameterised ReLU autoencoders in the NTK regime (Nguyen, Wong & Hegde 2021)",
+        crate::ntk::DEFAULT_CONFIG,
+    ),
 ];
 
 /// The registered model of `kind`; an error listing the known kinds otherwise.

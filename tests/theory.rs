@@ -240,7 +240,7 @@ fn explicit_densities_reproduce_the_weights_run() {
     }
     // A non-PSD density is rejected, naming the group.
     let bad = "[init]\nkind = \"densities\"\n[[init.groups]]\nq = [[1.0, 0.0], [0.0, -1.0]]\nr = [[0.0, 0.0], [0.0, 0.0]]\nt = [[0.0, 0.0], [0.0, 0.0]]\n[[init.groups]]\nq = [[1.0, 0.0], [0.0, 1.0]]\nr = [[0.0, 0.0], [0.0, 0.0]]\nt = [[0.0, 0.0], [0.0, 0.0]]\n[[init.groups]]\nq = [[1.0, 0.0], [0.0, 1.0]]\nr = [[0.0, 0.0], [0.0, 0.0]]\nt = [[0.0, 0.0], [0.0, 0.0]]\n";
-    let exp = config(bad).check().unwrap();
-    let e = exp.initial_state(0).unwrap_err().to_string();
+    // Rejected when the config is checked, before any numerics.
+    let e = config(bad).check().unwrap_err().to_string();
     assert!(e.contains("init.groups.0"), "{e}");
 }

@@ -285,13 +285,13 @@ impl Dynamics for Experiment {
         })
     }
 
-    fn compared(&self) -> Vec<String> {
+    fn compared(&self) -> Vec<(String, String)> {
         let mut names = vec!["test_error".to_string()];
         names.extend(order_param_columns(
             self.model.hidden,
             self.model.bias_lr.is_some(),
         ));
-        names
+        names.into_iter().map(|n| (n.clone(), n)).collect()
     }
 
     fn compare_figure(&self, cmp: &Comparison) -> Option<Figure> {

@@ -660,10 +660,23 @@ impl Params {
             (None, None) => None,
         };
         if let InitSpec::Densities(dens) = &init {
-            // Positive semi-definite, of admissible rank, one per group: checked here, so
-            // the theory never starts from an impossible state.
-            InitialState::from_densities(covariance.spectrum(), dens, bias0.clone())
-                .map_err(|e| e.at("init.groups"))?;
+            // One per group, each positive semi-definite of admissible rank: checked here,
+            // so the theory never starts from an impossible state.
+            let groups = covariance.spectrum().groups();
+            if dens.len() != groups.len() {
+                return Err(Error::config(
+                    "init.groups",
+                    format!(
+                        "{} groups given, the spectrum has {}",
+                        dens.len(),
+                        groups.len()
+                    ),
+                ));
+            }
+            for (i, (d, g)) in dens.iter().zip(groups).enumerate() {
+                crate::autoencoder::theory::check_density(d, g.multiplicity)
+                    .map_err(|e| e.at(&format!("init.groups.{i}")))?;
+            }
         }
         Ok(Experiment {
             config: self.clone(),

@@ -116,12 +116,13 @@ pub struct Comparison {
 }
 
 impl Comparison {
-    /// Summarise the deviations of the `names` columns over `pairs` (simulation, theory).
-    /// Every pair must have the same number of rows in both tables.
+    /// Summarise the deviations of the `names` (simulation column, theory column) over
+    /// `pairs` (simulation, theory); a summary is named by its simulation column. Every pair
+    /// must have the same number of rows in both tables.
     pub fn new(
         pairs: Vec<(Run, Run)>,
         failed: Vec<(u64, String)>,
-        names: &[String],
+        names: &[(String, String)],
     ) -> Result<Self> {
         if pairs.is_empty() {
             return Err(Error::Diverged {
@@ -146,7 +147,7 @@ impl Comparison {
         }
         let summaries = names
             .iter()
-            .filter_map(|name| summarise(&pairs, name))
+            .filter_map(|(sim, th)| summarise(&pairs, sim, th))
             .collect();
         Ok(Comparison {
             pairs,
@@ -161,11 +162,12 @@ impl Comparison {
     }
 }
 
-/// The deviation summary of column `name` (None if a table lacks it).
-fn summarise(pairs: &[(Run, Run)], name: &str) -> Option<ObservableSummary> {
+/// The deviation summary of simulation column `name` against theory column `theory` (None
+/// if a table lacks its column).
+fn summarise(pairs: &[(Run, Run)], name: &str, theory: &str) -> Option<ObservableSummary> {
     let cols: Vec<(Vec<f64>, Vec<f64>)> = pairs
         .iter()
-        .map(|(sim, th)| Some((th.table.column(name)?, sim.table.column(name)?)))
+        .map(|(sim, th)| Some((th.table.column(theory)?, sim.table.column(name)?)))
         .collect::<Option<_>>()?;
     let per_seed: Vec<(u64, Deviation)> = pairs
         .iter()
@@ -173,9 +175,12 @@ fn summarise(pairs: &[(Run, Run)], name: &str) -> Option<ObservableSummary> {
         .map(|((sim, _), (th, s))| (sim.seed, Deviation::between(th, s)))
         .collect();
     let devs: Vec<Deviation> = per_seed.iter().map(|(_, d)| *d).collect();
-    let ensemble = |pick: fn(&(Vec<f64>, Vec<f64>)) -> &Vec<f64>| -> Vec<f64> {
-        (0..pick(&cols[0]).len())
-            .map(|t| mean(&cols.iter().map(|c| pick(c)[t]).collect::<Vec<_>>()))
+    // Pointwise means over seeds of the theory (side 0) and the simulation (side 1).
+    let ensemble = |side: usize| -> Vec<f64> {
+        let pick = |c: &(Vec<f64>, Vec<f64>)| if side == 0 { c.0.clone() } else { c.1.clone() };
+        let cols: Vec<Vec<f64>> = cols.iter().map(pick).collect();
+        (0..cols[0].len())
+            .map(|t| mean(&cols.iter().map(|c| c[t]).collect::<Vec<_>>()))
             .collect()
     };
     Some(ObservableSummary {
@@ -183,7 +188,7 @@ fn summarise(pairs: &[(Run, Run)], name: &str) -> Option<ObservableSummary> {
         per_seed,
         mean_over_seeds: aggregate(&devs, mean),
         worst_over_seeds: aggregate(&devs, worst),
-        ensemble: Deviation::between(&ensemble(|c| &c.0), &ensemble(|c| &c.1)),
+        ensemble: Deviation::between(&ensemble(0), &ensemble(1)),
     })
 }
 
@@ -215,6 +220,13 @@ pub struct ValidationRow {
     pub metrics: Vec<(String, f64, f64)>,
 }
 
+impl ValidationRow {
+    /// A metric's value by name.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.metrics.iter().find(|m| m.0 == name).map(|m| m.1)
+    }
+}
+
 /// A fitted power law `metric ∝ size^exponent`.
 #[derive(Debug, Clone, Serialize)]
 pub struct PowerLaw {
@@ -243,14 +255,23 @@ impl Validation {
         if rows.len() < 2 {
             return Err(Error::config("--sizes", "needs at least two sizes"));
         }
-        let x: Vec<f64> = rows.iter().map(|r| r.size.ln()).collect();
         let fits = rows[0]
             .metrics
             .iter()
-            .enumerate()
-            .map(|(i, (name, _, _))| {
-                let y: Vec<f64> = rows.iter().map(|r| r.metrics[i].1.ln()).collect();
-                let (exponent, exponent_se) = fit_slope(&x, &y);
+            .map(|(name, _, _)| {
+                // The sizes where this metric has a positive finite value.
+                let (x, y): (Vec<f64>, Vec<f64>) = rows
+                    .iter()
+                    .filter_map(|r| {
+                        let v = r.metric(name)?;
+                        (v.is_finite() && v > 0.0).then(|| (r.size.ln(), v.ln()))
+                    })
+                    .unzip();
+                let (exponent, exponent_se) = if x.len() >= 2 {
+                    fit_slope(&x, &y)
+                } else {
+                    (f64::NAN, f64::NAN)
+                };
                 PowerLaw {
                     metric: name.clone(),
                     exponent,

@@ -101,9 +101,10 @@ pub trait Dynamics: Send + Sync {
     fn theory_per_seed(&self) -> bool {
         true
     }
-    /// The columns compared between theory and simulation; the first is the headline
-    /// observable (its deviation is what `validate` fits by default).
-    fn compared(&self) -> Vec<String>;
+    /// The observables compared between simulation and theory, as (simulation column,
+    /// theory column) — usually the same name; the first is the headline observable (its
+    /// deviation is what `validate` fits by default).
+    fn compared(&self) -> Vec<(String, String)>;
     /// Model-specific results of a comparison (fitted rates, slopes …) for `compare.json`.
     fn compare_extra(&self, _cmp: &Comparison) -> Result<Value> {
         Ok(Value::Null)
@@ -118,7 +119,7 @@ pub trait Dynamics: Send + Sync {
     /// its standard error over seeds (NaN if none). By default the headline observable's
     /// normalised max deviation, mean over seeds.
     fn validation_metrics(&self, cmp: &Comparison) -> Vec<(String, f64, f64)> {
-        let head = self.compared().into_iter().next().unwrap_or_default();
+        let head = self.compared().into_iter().next().unwrap_or_default().0;
         let norms: Vec<f64> = cmp
             .summary(&head)
             .map(|s| s.per_seed.iter().filter_map(|(_, d)| d.max_norm).collect())

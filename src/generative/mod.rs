@@ -62,8 +62,6 @@ pub mod run;
 pub mod theory;
 
 #[cfg(test)]
-mod bench;
-#[cfg(test)]
 mod checks;
 
 use nalgebra::{DMatrix, DVector};
@@ -864,8 +862,11 @@ impl crate::base::Dynamics for Experiment {
         Ok(self.to_run(seed, r.table, r.record, r.files))
     }
 
-    fn compared(&self) -> Vec<String> {
-        COMPARED.iter().map(|s| s.to_string()).collect()
+    fn compared(&self) -> Vec<(String, String)> {
+        COMPARED
+            .iter()
+            .map(|s| (s.to_string(), s.to_string()))
+            .collect()
     }
 
     fn compare_extra(&self, cmp: &crate::base::compare::Comparison) -> Result<Value> {

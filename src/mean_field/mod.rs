@@ -693,10 +693,10 @@ impl crate::base::Dynamics for MeanFieldExperiment {
         Ok(self.run(seed, r.trajectory, serde_json::json!({ "steps": r.steps })))
     }
 
-    fn compared(&self) -> Vec<String> {
+    fn compared(&self) -> Vec<(String, String)> {
         let mut names = vec!["test_error".to_string()];
         names.extend((0..self.data.block_list().len()).map(|j| format!("gain_{j}")));
-        names
+        names.into_iter().map(|n| (n.clone(), n)).collect()
     }
 
     /// Per block the max over t of |gain − theory gain| per seed and of the seed mean, and

@@ -5,6 +5,7 @@
 pub mod autoencoder;
 pub mod generative;
 pub mod mean_field;
+pub mod ntk;
 pub mod variants;
 
 use std::any::Any;
@@ -226,6 +227,49 @@ pub static FIGURES: &[FigureSpec] = &[
         about: "measured vs predicted contraction rate over a sweep of η",
         panels: (1, 1),
         make: generative::rate,
+    },
+    FigureSpec {
+        name: "ntk_loss",
+        model: "ntk",
+        about:
+            "training loss vs step for m = 10², 10³, 10⁴, weak and joint, L_pred and the λ_min rate",
+        panels: (1, 2),
+        make: ntk::loss,
+    },
+    FigureSpec {
+        name: "ntk_gram",
+        model: "ntk",
+        about: "Gram error and λ_min ratio vs m; λ_min(H(t)) along training",
+        panels: (1, 3),
+        make: ntk::gram,
+    },
+    FigureSpec {
+        name: "ntk_movement",
+        model: "ntk",
+        about: "relative weight movement vs m: weak, joint (slope −½), tied (growing)",
+        panels: (1, 1),
+        make: ntk::movement,
+    },
+    FigureSpec {
+        name: "ntk_success",
+        model: "ntk",
+        about: "success fraction and median L_T/L_0 vs m at a common η, weak vs joint",
+        panels: (1, 2),
+        make: ntk::success,
+    },
+    FigureSpec {
+        name: "ntk_tied",
+        model: "ntk",
+        about: "tied: deviation of u₀ from (√m/2)x vs m; the trained map off the training set",
+        panels: (1, 2),
+        make: ntk::tied,
+    },
+    FigureSpec {
+        name: "ntk_memorisation",
+        model: "ntk",
+        about: "distance of the trained joint network to the kernel predictor vs m",
+        panels: (1, 1),
+        make: ntk::memorisation,
     },
 ];
 

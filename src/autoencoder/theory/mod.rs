@@ -64,6 +64,23 @@ pub struct InitialState {
     pub beta: Option<DVector<f64>>,
 }
 
+/// The second moment `S_G = [[q, rᵀ], [r, t]]` of one group's densities.
+fn density_moment(d: &GroupDensity) -> DMatrix<f64> {
+    let k = d.q.nrows();
+    let mut s = DMatrix::zeros(2 * k, 2 * k);
+    s.view_mut((0, 0), (k, k)).copy_from(&d.q);
+    s.view_mut((k, 0), (k, k)).copy_from(&d.r);
+    s.view_mut((0, k), (k, k)).copy_from(&d.r.transpose());
+    s.view_mut((k, k), (k, k)).copy_from(&d.t);
+    s
+}
+
+/// Whether one group's densities can be those of a group of `multiplicity` directions:
+/// `S_G` positive semi-definite of rank ≤ `multiplicity` (an error says why not).
+pub fn check_density(d: &GroupDensity, multiplicity: usize) -> Result<()> {
+    check_psd(&density_moment(d), multiplicity).map_err(Error::InvalidState)
+}
+
 impl InitialState {
     /// The exact state of given weights: `ω^k_τ = w^k·u_τ`, `ν̃^k_τ = v^k·u_τ/√D`
     /// (`w`, `v` are K×D with row k the weights of unit k). Groups with `n_G ≤ 2K`
@@ -122,15 +139,10 @@ impl InitialState {
             .zip(spectrum.groups())
             .enumerate()
             .map(|(i, (d, g))| {
-                let k = d.q.nrows();
-                let mut s = DMatrix::zeros(2 * k, 2 * k);
-                s.view_mut((0, 0), (k, k)).copy_from(&d.q);
-                s.view_mut((k, 0), (k, k)).copy_from(&d.r);
-                s.view_mut((0, k), (k, k)).copy_from(&d.r.transpose());
-                s.view_mut((k, k), (k, k)).copy_from(&d.t);
+                let s = density_moment(d);
                 check_psd(&s, g.multiplicity)
                     .map_err(|m| Error::InvalidState(format!("group {i}: {m}")))?;
-                factorise(&s, g.multiplicity.min(2 * k))
+                factorise(&s, g.multiplicity.min(d.q.nrows() * 2))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(InitialState { factors, beta })
