@@ -164,6 +164,7 @@ fn load(cli: &Cli) -> anyhow::Result<Box<dyn Dynamics>> {
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let progress = progress_wanted(cli.quiet);
+    let options = |seeds: Option<usize>| Options { seeds, progress };
     match &cli.command {
         Command::Theory {
             print_default_config,
@@ -175,14 +176,7 @@ fn run() -> anyhow::Result<()> {
             }
             let exp = load(&cli)?;
             let out = out_dir(&cli)?;
-            let run = commands::theory(
-                exp.as_ref(),
-                out,
-                &Options {
-                    seeds: None,
-                    progress,
-                },
-            )?;
+            let run = commands::theory(exp.as_ref(), out, &options(None))?;
             let head = &run.table.names[0];
             eprintln!(
                 "theory ({}): {} outputs, final {head} = {:.6} → {}",
@@ -195,14 +189,7 @@ fn run() -> anyhow::Result<()> {
         Command::Simulate { seeds } => {
             let exp = load(&cli)?;
             let out = out_dir(&cli)?;
-            let sim = commands::simulate(
-                exp.as_ref(),
-                out,
-                &Options {
-                    seeds: *seeds,
-                    progress,
-                },
-            )?;
+            let sim = commands::simulate(exp.as_ref(), out, &options(*seeds))?;
             report_failures(&sim.failures);
             eprintln!(
                 "simulate ({}): {} seeds finished, {} failed, {:.0} steps/s, {:.1} s → {}",
@@ -224,14 +211,7 @@ fn run() -> anyhow::Result<()> {
         Command::Compare { seeds } => {
             let exp = load(&cli)?;
             let out = out_dir(&cli)?;
-            let (cmp, sim) = commands::compare(
-                exp.as_ref(),
-                out,
-                &Options {
-                    seeds: *seeds,
-                    progress,
-                },
-            )?;
+            let (cmp, sim) = commands::compare(exp.as_ref(), out, &options(*seeds))?;
             report_failures(&sim.failures);
             let head = exp.compared().into_iter().next().unwrap_or_default().0;
             if let Some(s) = cmp.summary(&head) {

@@ -2,21 +2,9 @@
 //! figures (quick versions) from the one figure table, every command of the CLI, and config
 //! errors naming the key and the model.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn aedyn(args: &[&str], dir: &Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_aedyn"))
-        .args(args)
-        .current_dir(dir)
-        .env("CI", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
-    )
-}
+use common::aedyn;
 
 #[test]
 fn quick_figures_of_the_table_build_with_data() {

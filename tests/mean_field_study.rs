@@ -2,20 +2,9 @@
 //! 6-point sweep over λ (`training.l2`), and the width validation whose fitted exponent of the
 //! MSE gap is that of a 1/N bias.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn aedyn(args: &[&str], dir: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_aedyn"))
-        .args(args)
-        .current_dir(dir)
-        .env("CI", "1")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "aedyn {args:?}: {err}");
-    err + &String::from_utf8_lossy(&out.stdout)
-}
+use common::aedyn_ok as aedyn;
 
 /// Config R (ReLU, d = 50, four blocks) at N = 100 and a coarse step, to t = 2.
 const SWEEP: &str = r#"

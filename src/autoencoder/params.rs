@@ -348,18 +348,7 @@ pub struct DataSamples {
     pub inputs: Inputs,
 }
 
-impl crate::base::config::ModelParams for Params {
-    const KIND: &'static str = super::KIND;
-    type Experiment = Experiment;
-
-    fn resolve_paths(&mut self, base: &Path) {
-        Params::resolve_paths(self, base)
-    }
-
-    fn check(&self) -> Result<Experiment> {
-        Params::check(self)
-    }
-}
+crate::model_params!(Params, Experiment, super::KIND);
 
 impl Params {
     /// Parse a TOML config; unknown keys and wrong types are errors naming the key.

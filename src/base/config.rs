@@ -25,6 +25,26 @@ pub trait ModelParams: DeserializeOwned + Serialize + Default {
     fn check(&self) -> Result<Self::Experiment>;
 }
 
+/// Implement [`ModelParams`] for a model's params type from its inherent `resolve_paths` and
+/// `check`: `model_params!(Params, Experiment, KIND);`.
+#[macro_export]
+macro_rules! model_params {
+    ($params:ty, $experiment:ty, $kind:expr) => {
+        impl $crate::base::config::ModelParams for $params {
+            const KIND: &'static str = $kind;
+            type Experiment = $experiment;
+
+            fn resolve_paths(&mut self, base: &std::path::Path) {
+                <$params>::resolve_paths(self, base)
+            }
+
+            fn check(&self) -> $crate::Result<$experiment> {
+                <$params>::check(self)
+            }
+        }
+    };
+}
+
 /// Build model `P`'s experiment from a config table (see [`params_from_table`]).
 pub fn build<P: ModelParams>(table: toml::Table, base: &Path) -> Result<Box<dyn Dynamics>> {
     let mut p: P = params_from_table(table, P::KIND)?;

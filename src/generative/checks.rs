@@ -2,6 +2,7 @@
 //! models (Nguyen, Wong & Hegde 2019 setting). Every tolerance is a named constant with its
 //! reason; every seed is fixed.
 
+use crate::base::Dynamics;
 use nalgebra::{DMatrix, DVector};
 use rand_distr::{Distribution, StandardNormal};
 

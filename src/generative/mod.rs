@@ -78,9 +78,7 @@ use data::{
 use init::{initial_weights, InitSpec};
 use metrics::Support;
 use model::{evaluate, gradient_standard_error, Activation, Model, Source};
-use run::{
-    analyse, descend, matrix_csv, Algo, Analysis, Trajectory, FIT_LOWER_EXACT, FIT_LOWER_NOISY,
-};
+use run::{analyse, descend, Algo, Analysis, Trajectory, FIT_LOWER_EXACT, FIT_LOWER_NOISY};
 
 pub use params::{Params, DEFAULT_CONFIG};
 
@@ -181,29 +179,12 @@ pub struct Experiment {
     pub(crate) mixture: bool,
 }
 
-/// The expected-GD run of one seed.
-#[derive(Debug, Clone)]
-pub struct TheoryRun {
-    /// Trajectory at the output steps.
-    pub table: Table,
-    /// Predictions and fitted values.
-    pub record: Value,
-    /// `(relative path, CSV bytes)`.
-    pub files: Vec<(String, Vec<u8>)>,
-}
+/// One theory run: the generic [`crate::base::Run`] (table, record, files; the seed of its
+/// initial state).
+pub type TheoryRun = crate::base::Run;
 
-/// One simulation replicate.
-#[derive(Debug, Clone)]
-pub struct SimRun {
-    /// Its seed.
-    pub seed: u64,
-    /// Trajectory at the output steps.
-    pub table: Table,
-    /// Fitted values.
-    pub record: Value,
-    /// `(relative path, CSV bytes)`.
-    pub files: Vec<(String, Vec<u8>)>,
-}
+/// One simulated replicate: the generic [`crate::base::Run`].
+pub type SimRun = crate::base::Run;
 
 fn opt(x: Option<f64>) -> Value {
     match x {
@@ -229,21 +210,6 @@ impl Experiment {
     /// The config it was built from.
     pub fn params(&self) -> &Params {
         &self.params
-    }
-
-    /// `simulation.seeds`.
-    pub fn default_seeds(&self) -> usize {
-        self.seeds
-    }
-
-    /// Seed of replicate j: `init.seed + j`.
-    pub fn replicate_seed(&self, j: usize) -> u64 {
-        self.params.init.seed.wrapping_add(j as u64)
-    }
-
-    /// Progress units of one run: its number of steps.
-    pub fn total_steps(&self) -> u64 {
-        self.steps
     }
 
     /// The step size η.
@@ -460,26 +426,41 @@ impl Experiment {
         if self.hessian {
             record["predicted"]["hessian"] = self.hessian_prediction(&a, &gram, &traj);
         }
-        let mut files = vec![
-            ("dictionary.csv".to_string(), matrix_csv(&a)),
-            ("init/weights.csv".to_string(), matrix_csv(&w0)),
-            ("final/weights.csv".to_string(), matrix_csv(traj.w_final())),
-        ];
-        if self.train_bias {
-            files.push((
-                "final/bias.csv".to_string(),
-                matrix_csv(&DMatrix::from_column_slice(
-                    self.m,
-                    1,
-                    traj.b_final().as_slice(),
-                )),
-            ));
-        }
+        let files = self.run_files(&a, &w0, &traj, None);
+        let summary = self.summary(&an.table, &record);
         Ok(TheoryRun {
+            seed,
             table: an.table,
             record,
+            summary,
             files,
+            ..Default::default()
         })
+    }
+
+    /// The files of a run: the dictionary, W⁰ and the final weights (and bias), named
+    /// `init/weights.csv`, … for the theory and `init/weights_seed{s}.csv`, … for simulation
+    /// seed s; a simulation writes no copy of a dictionary read from a file.
+    fn run_files(
+        &self,
+        a: &DMatrix<f64>,
+        w0: &DMatrix<f64>,
+        traj: &Trajectory,
+        seed: Option<u64>,
+    ) -> Vec<(String, Vec<u8>)> {
+        let suffix = seed.map(|s| format!("_seed{s}")).unwrap_or_default();
+        let csv = |m: &DMatrix<f64>| crate::io::matrix_csv(m).into_bytes();
+        let mut files = Vec::new();
+        if seed.is_none() || !matches!(self.dictionary, Dictionary::File(_)) {
+            files.push((format!("dictionary{suffix}.csv"), csv(a)));
+        }
+        files.push((format!("init/weights{suffix}.csv"), csv(w0)));
+        files.push((format!("final/weights{suffix}.csv"), csv(traj.w_final())));
+        if self.train_bias {
+            let b = DMatrix::from_column_slice(self.m, 1, traj.b_final().as_slice());
+            files.push((format!("final/bias{suffix}.csv"), csv(&b)));
+        }
+        files
     }
 
     /// Numerical Hessian of the exact expected loss at the limit point projected on span(A):
@@ -596,31 +577,15 @@ impl Experiment {
         let an = analyse(self, &a, &test, &traj, fit_lower);
         let mut record = self.base_record("simulation", seed, &a, &an, &traj);
         record["algorithm"] = algo_json;
-        let mut files = vec![
-            (format!("init/weights_seed{seed}.csv"), matrix_csv(&w0)),
-            (
-                format!("final/weights_seed{seed}.csv"),
-                matrix_csv(traj.w_final()),
-            ),
-        ];
-        if !matches!(self.dictionary, Dictionary::File(_)) {
-            files.push((format!("dictionary_seed{seed}.csv"), matrix_csv(&a)));
-        }
-        if self.train_bias {
-            files.push((
-                format!("final/bias_seed{seed}.csv"),
-                matrix_csv(&DMatrix::from_column_slice(
-                    self.m,
-                    1,
-                    traj.b_final().as_slice(),
-                )),
-            ));
-        }
+        let files = self.run_files(&a, &w0, &traj, Some(seed));
+        let summary = self.summary(&an.table, &record);
         Ok(SimRun {
             seed,
             table: an.table,
             record,
+            summary,
             files,
+            ..Default::default()
         })
     }
 
@@ -764,61 +729,7 @@ const COMPARED: [&str; 5] = [
     "support_f1",
 ];
 
-impl crate::base::config::ModelParams for Params {
-    const KIND: &'static str = KIND;
-    type Experiment = Experiment;
-
-    fn resolve_paths(&mut self, base: &std::path::Path) {
-        Params::resolve_paths(self, base)
-    }
-
-    fn check(&self) -> Result<Experiment> {
-        Params::check(self)
-    }
-}
-
-impl Experiment {
-    fn to_run(
-        &self,
-        seed: u64,
-        table: Table,
-        record: Value,
-        files: Vec<(String, Vec<u8>)>,
-    ) -> crate::base::Run {
-        let summary = self.summary(&table, &record);
-        crate::base::Run {
-            seed,
-            table,
-            extra: Vec::new(),
-            files,
-            record,
-            summary,
-            payload: Default::default(),
-        }
-    }
-}
-
-/// The runs of a generic comparison as this model's typed runs.
-fn typed(cmp: &crate::base::compare::Comparison) -> (Vec<TheoryRun>, Vec<SimRun>) {
-    cmp.pairs
-        .iter()
-        .map(|(s, t)| {
-            (
-                TheoryRun {
-                    table: t.table.clone(),
-                    record: t.record.clone(),
-                    files: Vec::new(),
-                },
-                SimRun {
-                    seed: s.seed,
-                    table: s.table.clone(),
-                    record: s.record.clone(),
-                    files: Vec::new(),
-                },
-            )
-        })
-        .unzip()
-}
+crate::model_params!(Params, Experiment, KIND);
 
 impl crate::base::Dynamics for Experiment {
     fn kind(&self) -> &'static str {
@@ -841,25 +752,25 @@ impl crate::base::Dynamics for Experiment {
     }
 
     fn default_seeds(&self) -> usize {
-        Experiment::default_seeds(self)
+        self.seeds
     }
 
+    /// `init.seed + j`.
     fn replicate_seed(&self, j: usize) -> u64 {
-        Experiment::replicate_seed(self, j)
+        self.params.init.seed.wrapping_add(j as u64)
     }
 
+    /// The steps of one run.
     fn work(&self, _source: crate::base::model::Source) -> u64 {
-        self.total_steps()
+        self.steps
     }
 
     fn theory(&self, seed: u64, progress: crate::base::Progress) -> Result<crate::base::Run> {
-        let r = Experiment::theory(self, seed, progress)?;
-        Ok(self.to_run(seed, r.table, r.record, r.files))
+        Experiment::theory(self, seed, progress)
     }
 
     fn simulate(&self, seed: u64, progress: crate::base::Progress) -> Result<crate::base::Run> {
-        let r = Experiment::simulate(self, seed, progress)?;
-        Ok(self.to_run(seed, r.table, r.record, r.files))
+        Experiment::simulate(self, seed, progress)
     }
 
     fn compared(&self) -> Vec<(String, String)> {
@@ -870,7 +781,7 @@ impl crate::base::Dynamics for Experiment {
     }
 
     fn compare_extra(&self, cmp: &crate::base::compare::Comparison) -> Result<Value> {
-        let (theories, sims) = typed(cmp);
+        let (sims, theories): (Vec<SimRun>, Vec<TheoryRun>) = cmp.pairs.iter().cloned().unzip();
         Experiment::compare(self, &theories, &sims)
     }
 
@@ -878,7 +789,7 @@ impl crate::base::Dynamics for Experiment {
         &self,
         cmp: &crate::base::compare::Comparison,
     ) -> Option<crate::plot::Figure> {
-        let (theories, sims) = typed(cmp);
+        let (sims, theories): (Vec<SimRun>, Vec<TheoryRun>) = cmp.pairs.iter().cloned().unzip();
         let title = format!(
             "n = {}, m = {}, k = {}, η = {:.3}: seed {}",
             self.n, self.m, self.k, self.lr, sims[0].seed

@@ -513,6 +513,27 @@ pub fn evaluate_with(
     evaluate_impl(w, b, a, gram, model, src, force_dense, None)
 }
 
+/// Calls `f(c, u)` with the pre-activations `u = W y_c + b = (WA) x_c + b` of every
+/// noise-free sample c of `set` (a sum of k columns of WA).
+fn for_each_preactivation(
+    w: &DMatrix<f64>,
+    b: &DVector<f64>,
+    a: &DMatrix<f64>,
+    set: &Samples,
+    mut f: impl FnMut(usize, &DVector<f64>),
+) {
+    let k = set.codes.k;
+    let p = w * a;
+    for c in 0..set.len() {
+        let mut u = b.clone();
+        for t in 0..k {
+            let j = set.codes.support[c * k + t] as usize;
+            u.axpy(set.codes.values[c * k + t], &p.column(j), 1.0);
+        }
+        f(c, &u);
+    }
+}
+
 /// The activation pattern σ'(u_i) ∈ {0, 1} of every sample of `set` (noise-free) at (W, b),
 /// `mask[c·m + i]`.
 pub fn activation_pattern(
@@ -523,19 +544,12 @@ pub fn activation_pattern(
     set: &Samples,
 ) -> Vec<u8> {
     let m = w.nrows();
-    let k = set.codes.k;
-    let p = w * a;
     let mut mask = vec![0u8; set.len() * m];
-    for c in 0..set.len() {
-        let mut u = b.clone();
-        for t in 0..k {
-            let j = set.codes.support[c * k + t] as usize;
-            u.axpy(set.codes.values[c * k + t], &p.column(j), 1.0);
-        }
+    for_each_preactivation(w, b, a, set, |c, u| {
         for i in 0..m {
             mask[c * m + i] = model.act.fires(u[i]) as u8;
         }
-    }
+    });
     mask
 }
 
@@ -548,26 +562,18 @@ pub fn switching_margin(
     model: Model,
     set: &Samples,
 ) -> f64 {
-    let m = w.nrows();
-    let k = set.codes.k;
-    let p = w * a;
     let mut margin = f64::INFINITY;
-    for c in 0..set.len() {
-        let mut u = b.clone();
-        for t in 0..k {
-            let j = set.codes.support[c * k + t] as usize;
-            u.axpy(set.codes.values[c * k + t], &p.column(j), 1.0);
-        }
-        for i in 0..m {
+    for_each_preactivation(w, b, a, set, |_, u| {
+        for &ui in u.iter() {
             let d = match model.act {
-                Activation::Threshold { tau } => (u[i].abs() - tau).abs(),
-                Activation::ThresholdPlus { tau } => (u[i] - tau).abs(),
-                Activation::Relu => u[i].abs(),
+                Activation::Threshold { tau } => (ui.abs() - tau).abs(),
+                Activation::ThresholdPlus { tau } => (ui - tau).abs(),
+                Activation::Relu => ui.abs(),
                 Activation::Linear => f64::INFINITY,
             };
             margin = margin.min(d);
         }
-    }
+    });
     margin
 }
 

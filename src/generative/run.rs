@@ -309,18 +309,3 @@ pub fn analyse(
         support_rows,
     }
 }
-
-/// A matrix as CSV bytes: one row per line, shortest round-trip scientific notation.
-pub fn matrix_csv(m: &DMatrix<f64>) -> Vec<u8> {
-    let mut s = String::with_capacity(m.nrows() * m.ncols() * 24);
-    for i in 0..m.nrows() {
-        for j in 0..m.ncols() {
-            if j > 0 {
-                s.push(',');
-            }
-            s.push_str(&format!("{:e}", m[(i, j)]));
-        }
-        s.push('\n');
-    }
-    s.into_bytes()
-}

@@ -234,18 +234,7 @@ fn positive(field: &str, v: f64) -> Result<f64> {
     }
 }
 
-impl crate::base::config::ModelParams for Params {
-    const KIND: &'static str = super::KIND;
-    type Experiment = MeanFieldExperiment;
-
-    fn resolve_paths(&mut self, base: &Path) {
-        Params::resolve_paths(self, base)
-    }
-
-    fn check(&self) -> Result<MeanFieldExperiment> {
-        Params::check(self)
-    }
-}
+crate::model_params!(Params, MeanFieldExperiment, super::KIND);
 
 impl Params {
     /// Parse a TOML config; unknown keys and wrong types are errors naming the key.

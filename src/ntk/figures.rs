@@ -2,6 +2,7 @@
 //! Each maker runs its experiments on the built-in default data (12 unit points in ℝ⁶ from
 //! `data.seed = 42`); `quick = true` gives a small, fast version for tests.
 
+use crate::base::Dynamics;
 use rayon::prelude::*;
 
 use super::net::Regime;
@@ -9,6 +10,13 @@ use super::{tied_init_reldev, Experiment, Params, SimRun};
 use crate::base::grid::Spacing;
 use crate::error::Result;
 use crate::plot::{Figure, HLine, LegendPos, Panel, Series, SeriesStyle};
+
+/// Per config, the mean over its finished replicates of the record value `key`.
+fn record_means(runs: &[Vec<Option<SimRun>>], key: &str) -> Vec<f64> {
+    runs.iter()
+        .map(|r| mean(&r.iter().flatten().map(|s| rec(s, key)).collect::<Vec<_>>()))
+        .collect()
+}
 
 fn params(regime: Regime, m: usize, steps: u64) -> Params {
     let mut p = Params::default();
@@ -177,28 +185,8 @@ pub fn gram_convergence(quick: bool) -> Result<Figure> {
             })
             .collect();
         let runs = sims(&configs, seeds)?;
-        let err: Vec<f64> = runs
-            .iter()
-            .map(|r| {
-                mean(
-                    &r.iter()
-                        .flatten()
-                        .map(|s| rec(s, "gram_error"))
-                        .collect::<Vec<_>>(),
-                )
-            })
-            .collect();
-        let ratio: Vec<f64> = runs
-            .iter()
-            .map(|r| {
-                mean(
-                    &r.iter()
-                        .flatten()
-                        .map(|s| rec(s, "lambda_min_ratio"))
-                        .collect::<Vec<_>>(),
-                )
-            })
-            .collect();
+        let err: Vec<f64> = record_means(&runs, "gram_error");
+        let ratio: Vec<f64> = record_means(&runs, "lambda_min_ratio");
         let name = regime.name();
         a.series.push(marker(name, ms.clone(), err.clone(), k + 1));
         a.series.push(power_line(
@@ -277,17 +265,7 @@ pub fn weight_movement(quick: bool) -> Result<Figure> {
     for (k, regime) in [Regime::Weak, Regime::Joint].into_iter().enumerate() {
         let configs: Vec<Params> = widths.iter().map(|&m| params(regime, m, steps)).collect();
         let runs = sims(&configs, 2)?;
-        let w: Vec<f64> = runs
-            .iter()
-            .map(|r| {
-                mean(
-                    &r.iter()
-                        .flatten()
-                        .map(|s| rec(s, "w_move"))
-                        .collect::<Vec<_>>(),
-                )
-            })
-            .collect();
+        let w: Vec<f64> = record_means(&runs, "w_move");
         panel.series.push(marker(
             &format!("W, {} ({steps} steps)", regime.name()),
             ms.clone(),
@@ -295,17 +273,7 @@ pub fn weight_movement(quick: bool) -> Result<Figure> {
             k + 1,
         ));
         if regime == Regime::Joint {
-            let v: Vec<f64> = runs
-                .iter()
-                .map(|r| {
-                    mean(
-                        &r.iter()
-                            .flatten()
-                            .map(|s| rec(s, "v_move"))
-                            .collect::<Vec<_>>(),
-                    )
-                })
-                .collect();
+            let v: Vec<f64> = record_means(&runs, "v_move");
             panel.series.push(marker("V, joint", ms.clone(), v, 3));
             panel
                 .series
@@ -317,17 +285,7 @@ pub fn weight_movement(quick: bool) -> Result<Figure> {
         .map(|&m| params(Regime::Tied, m, tied_steps))
         .collect();
     let runs = sims(&configs, 1)?;
-    let w: Vec<f64> = runs
-        .iter()
-        .map(|r| {
-            mean(
-                &r.iter()
-                    .flatten()
-                    .map(|s| rec(s, "w_move"))
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .collect();
+    let w: Vec<f64> = record_means(&runs, "w_move");
     let tm: Vec<f64> = tied_widths.iter().map(|&m| m as f64).collect();
     panel
         .series
@@ -541,17 +499,7 @@ pub fn memorisation(quick: bool) -> Result<Figure> {
         })
         .collect();
     let runs = sims(&configs, 2)?;
-    let err: Vec<f64> = runs
-        .iter()
-        .map(|r| {
-            mean(
-                &r.iter()
-                    .flatten()
-                    .map(|s| rec(s, "memorisation_error"))
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .collect();
+    let err: Vec<f64> = record_means(&runs, "memorisation_error");
     let mut panel = Panel::new("width m", "‖u(X_{test}) − u_∞(X_{test})‖ / ‖u_∞(X_{test})‖");
     panel.title = Some(format!(
         "joint, symmetric init, {steps} steps, 50 test points"

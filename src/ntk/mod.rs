@@ -113,44 +113,12 @@ pub struct Experiment {
     warnings: Vec<String>,
 }
 
-/// The theory of one replicate: `step,loss_pred,loss_rate_bound`.
-#[derive(Debug, Clone)]
-pub struct TheoryRun {
-    /// Rows at the output steps.
-    pub table: Table,
-    /// Model part of run.json.
-    pub record: Value,
-    /// Files (relative path, bytes).
-    pub files: Vec<(String, Vec<u8>)>,
-}
+/// One theory run: the generic [`crate::base::Run`] (table, record, files; the seed of its
+/// initial state).
+pub type TheoryRun = crate::base::Run;
 
-/// One simulated replicate: `step,loss,lambda_min,w_move,v_move[,w_norm2_per_m]`.
-#[derive(Debug, Clone)]
-pub struct SimRun {
-    /// Replicate seed.
-    pub seed: u64,
-    /// Rows at the output steps.
-    pub table: Table,
-    /// Model part of run.json.
-    pub record: Value,
-    /// Files (relative path, bytes).
-    pub files: Vec<(String, Vec<u8>)>,
-}
-
-/// Headerless CSV of a matrix (full precision), as bytes.
-fn csv_bytes(m: &DMatrix<f64>) -> Vec<u8> {
-    let mut s = String::with_capacity(m.len() * 24);
-    for i in 0..m.nrows() {
-        for j in 0..m.ncols() {
-            if j > 0 {
-                s.push(',');
-            }
-            s.push_str(&format!("{:e}", m[(i, j)]));
-        }
-        s.push('\n');
-    }
-    s.into_bytes()
-}
+/// One simulated replicate: the generic [`crate::base::Run`].
+pub type SimRun = crate::base::Run;
 
 /// JSON number, `null` for non-finite values.
 fn num(v: f64) -> Value {
@@ -202,21 +170,6 @@ impl Experiment {
     /// The parameters it was built from.
     pub fn params(&self) -> &Params {
         &self.params
-    }
-
-    /// `simulation.seeds`.
-    pub fn default_seeds(&self) -> usize {
-        self.params.simulation.seeds
-    }
-
-    /// The seed of replicate j: `init.seed + j`.
-    pub fn replicate_seed(&self, j: usize) -> u64 {
-        self.params.init.seed.wrapping_add(j as u64)
-    }
-
-    /// Progress units of one run: the GD steps T.
-    pub fn total_steps(&self) -> u64 {
-        self.params.training.steps
     }
 
     /// The training points (n × d).
@@ -406,7 +359,7 @@ impl Experiment {
             );
         }
         let [lo, hi] = self.params.simulation.slope_window;
-        let own = modes.window(lo, hi, self.total_steps().max(100_000));
+        let own = modes.window(lo, hi, self.params.training.steps.max(100_000));
         let p = &self.params;
         let (n, d, m) = (self.x.nrows(), self.x.ncols(), p.network.width);
         let mut record = json!({
@@ -417,7 +370,7 @@ impl Experiment {
             "lr_rule": st.rule,
             "warnings": st.warnings,
             "loss_initial": l0,
-            "loss_pred_final": num(modes.loss(self.total_steps() as f64)),
+            "loss_pred_final": num(modes.loss(self.params.training.steps as f64)),
             "lambda_min_h": st.lambda[0],
             "lambda_max_h": st.lambda[1],
             "slope_rate": num(slope_rate),
@@ -439,11 +392,18 @@ impl Experiment {
                 "mean_max_cosine_inputs": cx,
             });
         }
-        progress(self.total_steps());
+        progress(self.params.training.steps);
+        let summary = self.summary(&table, &record);
         Ok(TheoryRun {
+            seed,
             table,
             record,
-            files: vec![("data.csv".into(), csv_bytes(&self.x))],
+            summary,
+            files: vec![(
+                "data.csv".into(),
+                crate::io::matrix_csv(&self.x).into_bytes(),
+            )],
+            ..Default::default()
         })
     }
 
@@ -472,7 +432,7 @@ impl Experiment {
         let v0 = net0.v();
         let (w0n, v0n) = (w0.norm(), v0.norm());
         let mut net = net0.clone();
-        let total = self.total_steps();
+        let total = self.params.training.steps;
         let mut losses: Vec<f64> = Vec::with_capacity(total as usize + 1);
         let mut next = 0usize;
         let mut reported = 0u64;
@@ -607,17 +567,29 @@ impl Experiment {
             }
         }
         let mut files = vec![
-            ("data.csv".to_string(), csv_bytes(&self.x)),
-            (format!("final/W_seed{seed}.csv"), csv_bytes(&net.w())),
+            (
+                "data.csv".to_string(),
+                crate::io::matrix_csv(&self.x).into_bytes(),
+            ),
+            (
+                format!("final/W_seed{seed}.csv"),
+                crate::io::matrix_csv(&net.w()).into_bytes(),
+            ),
         ];
         if !tied {
-            files.push((format!("final/V_seed{seed}.csv"), csv_bytes(&net.v())));
+            files.push((
+                format!("final/V_seed{seed}.csv"),
+                crate::io::matrix_csv(&net.v()).into_bytes(),
+            ));
         }
+        let summary = self.summary(&table, &record);
         Ok(SimRun {
             seed,
             table,
             record,
+            summary,
             files,
+            ..Default::default()
         })
     }
 
@@ -646,7 +618,7 @@ impl Experiment {
             let fitted = get(&sim.record, "slope_fit");
             let lin = window.map_or(f64::NAN, |(a, b)| modes.slope(a, b));
             let rt = get(&sim.record, "slope_rate");
-            let pred_final = modes.loss(self.total_steps() as f64);
+            let pred_final = modes.loss(self.params.training.steps as f64);
             rows.push(json!({
                 "seed": sim.seed,
                 "window": window.map_or(Value::Null, |(a, b)| json!([a, b])),
@@ -769,40 +741,7 @@ impl Experiment {
 /// The model's name in `[model] kind`.
 pub const KIND: &str = "ntk";
 
-impl crate::base::config::ModelParams for Params {
-    const KIND: &'static str = KIND;
-    type Experiment = Experiment;
-
-    fn resolve_paths(&mut self, base: &std::path::Path) {
-        Params::resolve_paths(self, base)
-    }
-
-    fn check(&self) -> Result<Experiment> {
-        Params::check(self)
-    }
-}
-
-/// The runs of a generic comparison as this model's typed runs.
-fn typed(cmp: &crate::base::compare::Comparison) -> (Vec<TheoryRun>, Vec<SimRun>) {
-    cmp.pairs
-        .iter()
-        .map(|(s, t)| {
-            (
-                TheoryRun {
-                    table: t.table.clone(),
-                    record: t.record.clone(),
-                    files: Vec::new(),
-                },
-                SimRun {
-                    seed: s.seed,
-                    table: s.table.clone(),
-                    record: s.record.clone(),
-                    files: Vec::new(),
-                },
-            )
-        })
-        .unzip()
-}
+crate::model_params!(Params, Experiment, KIND);
 
 impl crate::base::Dynamics for Experiment {
     fn kind(&self) -> &'static str {
@@ -818,41 +757,25 @@ impl crate::base::Dynamics for Experiment {
     }
 
     fn default_seeds(&self) -> usize {
-        Experiment::default_seeds(self)
+        self.params.simulation.seeds
     }
 
+    /// `init.seed + j`.
     fn replicate_seed(&self, j: usize) -> u64 {
-        Experiment::replicate_seed(self, j)
+        self.params.init.seed.wrapping_add(j as u64)
     }
 
+    /// The steps of one run.
     fn work(&self, _source: crate::base::model::Source) -> u64 {
-        self.total_steps()
+        self.params.training.steps
     }
 
     fn theory(&self, seed: u64, progress: crate::base::Progress) -> Result<crate::base::Run> {
-        let r = Experiment::theory(self, seed, progress)?;
-        let summary = self.summary(&r.table, &r.record);
-        Ok(crate::base::Run {
-            seed,
-            table: r.table,
-            files: r.files,
-            record: r.record,
-            summary,
-            ..Default::default()
-        })
+        Experiment::theory(self, seed, progress)
     }
 
     fn simulate(&self, seed: u64, progress: crate::base::Progress) -> Result<crate::base::Run> {
-        let r = Experiment::simulate(self, seed, progress)?;
-        let summary = self.summary(&r.table, &r.record);
-        Ok(crate::base::Run {
-            seed,
-            table: r.table,
-            files: r.files,
-            record: r.record,
-            summary,
-            ..Default::default()
-        })
+        Experiment::simulate(self, seed, progress)
     }
 
     /// The training loss against the linearised (infinite-width) prediction L_pred(t).
@@ -863,7 +786,7 @@ impl crate::base::Dynamics for Experiment {
     /// The fitted log-loss slope over the window against the linearised curve's slope over
     /// the same window and against 2 ln(1 − ηλ_min).
     fn compare_extra(&self, cmp: &crate::base::compare::Comparison) -> Result<Value> {
-        let (theories, sims) = typed(cmp);
+        let (sims, theories): (Vec<SimRun>, Vec<TheoryRun>) = cmp.pairs.iter().cloned().unzip();
         Experiment::compare(self, &theories, &sims)
     }
 
@@ -933,7 +856,7 @@ impl crate::base::Dynamics for Experiment {
         &self,
         cmp: &crate::base::compare::Comparison,
     ) -> Vec<(String, f64, f64)> {
-        let (_, sims) = typed(cmp);
+        let sims: Vec<SimRun> = cmp.pairs.iter().map(|p| p.0.clone()).collect();
         Experiment::validation_metrics(self, &sims)
             .into_iter()
             .map(|(name, v)| {
