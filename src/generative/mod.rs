@@ -438,9 +438,10 @@ impl Experiment {
         })
     }
 
-    /// The files of a run: the dictionary, W⁰ and the final weights (and bias), named
-    /// `init/weights.csv`, … for the theory and `init/weights_seed{s}.csv`, … for simulation
-    /// seed s; a simulation writes no copy of a dictionary read from a file.
+    /// The files of a run: the theory's `dictionary.csv`, `init/weights.csv`,
+    /// `final/weights.csv`; simulation seed s's `init/weights_seed{s}.csv`,
+    /// `final/weights_seed{s}.csv` and `dictionary_seed{s}.csv` (none for a dictionary read
+    /// from a file); then the trained bias, if any.
     fn run_files(
         &self,
         a: &DMatrix<f64>,
@@ -450,12 +451,16 @@ impl Experiment {
     ) -> Vec<(String, Vec<u8>)> {
         let suffix = seed.map(|s| format!("_seed{s}")).unwrap_or_default();
         let csv = |m: &DMatrix<f64>| crate::io::matrix_csv(m).into_bytes();
+        let dictionary = (format!("dictionary{suffix}.csv"), csv(a));
         let mut files = Vec::new();
-        if seed.is_none() || !matches!(self.dictionary, Dictionary::File(_)) {
-            files.push((format!("dictionary{suffix}.csv"), csv(a)));
+        if seed.is_none() {
+            files.push(dictionary.clone());
         }
         files.push((format!("init/weights{suffix}.csv"), csv(w0)));
         files.push((format!("final/weights{suffix}.csv"), csv(traj.w_final())));
+        if seed.is_some() && !matches!(self.dictionary, Dictionary::File(_)) {
+            files.push(dictionary);
+        }
         if self.train_bias {
             let b = DMatrix::from_column_slice(self.m, 1, traj.b_final().as_slice());
             files.push((format!("final/bias{suffix}.csv"), csv(&b)));
