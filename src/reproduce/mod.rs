@@ -285,10 +285,12 @@ pub fn figure(name: &str) -> Result<&'static FigureSpec> {
 }
 
 /// Write the figures (all, or those named in `only`) into `out`; returns their names.
-/// `progress(1)` is called after each figure.
+/// `quick` builds the small versions where a figure has one (tests). `progress(1)` is called
+/// after each figure.
 pub fn reproduce(
     out: &Path,
     only: &[String],
+    quick: bool,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<String>> {
     let specs: Vec<&FigureSpec> = if only.is_empty() {
@@ -297,7 +299,8 @@ pub fn reproduce(
         only.iter().map(|n| figure(n)).collect::<Result<_>>()?
     };
     let quiet = |_: u64| {};
-    let ctx = Ctx::new(&quiet);
+    let mut ctx = Ctx::new(&quiet);
+    ctx.quick = quick;
     let mut written = Vec::new();
     for spec in specs {
         let fig = (spec.make)(&ctx)?;
