@@ -17,7 +17,9 @@ fn quick_figures_of_the_table_build_with_data() {
         .collect();
     assert_eq!(specs.len(), 6);
     for spec in specs {
-        let fig = (spec.make)(&ctx).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+        let fig = spec
+            .build(&ctx)
+            .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
         for p in &fig.panels {
             assert!(
                 p.series.iter().any(|s| s.y.iter().any(|v| v.is_finite())),
