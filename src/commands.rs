@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use crate::base::compare::{Comparison, Validation, ValidationRow};
 use crate::base::model::{Dynamics, Run, Source};
 use crate::base::runner::{run_seeds, split, SeedStatus};
-use crate::base::table::{csv, Table};
+use crate::base::table::{csv, OutputFormat, Table};
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 
@@ -141,6 +141,16 @@ impl OutDir {
         write_atomic(&self.tmp.join(name), bytes)
     }
 
+    /// Write tables (a relative path) into the folder in `format`, buffered.
+    pub fn write_table(
+        &self,
+        name: &str,
+        format: OutputFormat,
+        tables: &[(Option<u64>, &Table)],
+    ) -> Result<()> {
+        crate::io::write_atomic_with(&self.tmp.join(name), |w| format.write(w, tables))
+    }
+
     /// Put the finished folder in place of the target.
     pub fn commit(mut self) -> Result<()> {
         let old = self.tmp.with_file_name(
@@ -207,19 +217,27 @@ fn pretty(v: &Value) -> Vec<u8> {
     serde_json::to_vec_pretty(v).expect("serialisable record")
 }
 
-/// Write the runs' tables: `<main>.csv`, each extra table as `<name>.csv`, and their files;
-/// `seeded` adds a `seed` column. Returns the written file names.
-fn write_runs(dir: &OutDir, main: &str, runs: &[&Run], seeded: bool) -> Result<Vec<String>> {
+/// Write the runs' tables: `<main>.<ext>`, each extra table as `<name>.<ext>` (in the
+/// model's [`OutputFormat`], streamed through a buffered writer), and their files; `seeded`
+/// adds a `seed` column. Returns the written file names.
+fn write_runs(
+    dir: &OutDir,
+    exp: &dyn Dynamics,
+    main: &str,
+    runs: &[&Run],
+    seeded: bool,
+) -> Result<Vec<String>> {
+    let format = exp.output_format();
     let label = |r: &Run| seeded.then_some(r.seed);
-    let mut files = vec![format!("{main}.csv")];
+    let mut files = vec![format!("{main}.{}", format.extension())];
     let tables: Vec<(Option<u64>, &Table)> = runs.iter().map(|r| (label(r), &r.table)).collect();
-    dir.write(&files[0], csv(&tables).as_bytes())?;
+    dir.write_table(&files[0], format, &tables)?;
     if let Some(first) = runs.first() {
         for (i, (name, _)) in first.extra.iter().enumerate() {
             let t: Vec<(Option<u64>, &Table)> =
                 runs.iter().map(|r| (label(r), &r.extra[i].1)).collect();
-            let file = format!("{name}.csv");
-            dir.write(&file, csv(&t).as_bytes())?;
+            let file = format!("{name}.{}", format.extension());
+            dir.write_table(&file, format, &t)?;
             files.push(file);
         }
     }
@@ -250,7 +268,7 @@ pub fn theory(exp: &dyn Dynamics, out: &Path, opts: &Options) -> Result<Run> {
     let bar = progress_bar(opts.progress, exp.work(Source::Theory), "theory");
     let run = exp.theory(seed, &|n| bar.inc(n))?;
     bar.finish_and_clear();
-    let files = write_runs(&dir, "theory", &[&run], false)?;
+    let files = write_runs(&dir, exp, "theory", &[&run], false)?;
     let rec = record(
         "theory",
         exp,
@@ -308,7 +326,7 @@ pub fn simulate(exp: &dyn Dynamics, out: &Path, opts: &Options) -> Result<Simula
     let dir = OutDir::create(out)?;
     let sim = run_simulation(exp, opts, "simulate")?;
     let runs: Vec<&Run> = sim.runs.iter().collect();
-    let files = write_runs(&dir, "sim", &runs, true)?;
+    let files = write_runs(&dir, exp, "sim", &runs, true)?;
     let rec = record(
         "simulate",
         exp,
@@ -368,14 +386,16 @@ pub fn compare(exp: &dyn Dynamics, out: &Path, opts: &Options) -> Result<(Compar
     } else {
         vec![&cmp.pairs[0].1]
     };
-    let mut files = write_runs(&dir, "sim", &sims, true)?;
+    let mut files = write_runs(&dir, exp, "sim", &sims, true)?;
     let th_csv: Vec<(Option<u64>, &Table)> = theories
         .iter()
         .zip(&sims)
         .map(|(t, s)| (per_seed.then_some(s.seed), &t.table))
         .collect();
-    dir.write("theory.csv", csv(&th_csv).as_bytes())?;
-    files.push("theory.csv".into());
+    let format = exp.output_format();
+    let theory_file = format!("theory.{}", format.extension());
+    dir.write_table(&theory_file, format, &th_csv)?;
+    files.push(theory_file);
     if let Some(fig) = exp.compare_figure(&cmp) {
         crate::plot::write_figure(&fig, &dir.path().join("compare"))?;
         files.extend(["compare.png", "compare.svg", "compare.csv"].map(String::from));
