@@ -81,13 +81,42 @@ pub fn push_cell(out: &mut String, v: f64) {
     }
     if v.fract() == 0.0 && v.abs() < EXACT_INTEGER {
         out.push_str(itoa::Buffer::new().format(v as i64));
-    } else if (1e-5..1e-4).contains(&v.abs()) {
-        // ryu writes these as 0.0000ddd; `{:?}` (the format this writer has always had)
-        // switches to the exponent form below 1e-4.
+    } else if (1e-5..1e-4).contains(&v.abs()) || short_exact_decimal(v) {
+        // ryu writes 1e-5 ≤ |v| < 1e-4 as 0.0000ddd, where `{:?}` (the format this writer
+        // has always had) uses the exponent form; and where two shortest decimals are
+        // equally close (v's exact decimal is one digit longer, ending in 5) ryu rounds the
+        // tie to even, `{:?}` up. Such values are rare: leave them to `{:?}`.
         let _ = write!(out, "{v:?}");
     } else {
         out.push_str(ryu::Buffer::new().format(v));
     }
+}
+
+/// True when the exact decimal value of `v` (finite, non-zero) may have fewer than 19
+/// significant digits (a bound: `v = m·2^e` with m odd has the digits of `m·5^{−e}` for
+/// e < 0, at most those of `v` for e ≥ 0) — the only values whose shortest decimal can be
+/// a tie between two candidates.
+fn short_exact_decimal(v: f64) -> bool {
+    let bits = v.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i64;
+    let fraction = bits & ((1 << 52) - 1);
+    let (m, e) = if biased == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1 << 52), biased - 1075)
+    };
+    if m == 0 {
+        return true;
+    }
+    let tz = m.trailing_zeros();
+    let (odd, e2) = (m >> tz, e + i64::from(tz));
+    let digits = (odd as f64).log10()
+        + if e2 >= 0 {
+            e2 as f64 * std::f64::consts::LOG10_2
+        } else {
+            -e2 as f64 * 5f64.log10()
+        };
+    digits < 19.0
 }
 
 /// The file format of the trajectory tables (`output.format`).
