@@ -141,14 +141,23 @@ impl OutDir {
         write_atomic(&self.tmp.join(name), bytes)
     }
 
-    /// Write tables (a relative path) into the folder in `format`, buffered.
+    /// Write tables into the folder as `<stem>.<ext>` in `format`, buffered (`.npy`: with
+    /// its `<stem>.columns.txt`). Returns the written file names.
     pub fn write_table(
         &self,
-        name: &str,
+        stem: &str,
         format: OutputFormat,
         tables: &[(Option<u64>, &Table)],
-    ) -> Result<()> {
-        crate::io::write_atomic_with(&self.tmp.join(name), |w| format.write(w, tables))
+    ) -> Result<Vec<String>> {
+        let file = format!("{stem}.{}", format.extension());
+        crate::io::write_atomic_with(&self.tmp.join(&file), |w| format.write(w, tables))?;
+        let mut files = vec![file];
+        if format == OutputFormat::Npy {
+            let columns = format!("{stem}.columns.txt");
+            self.write(&columns, crate::base::table::npy_columns(tables).as_bytes())?;
+            files.push(columns);
+        }
+        Ok(files)
     }
 
     /// Put the finished folder in place of the target.
@@ -229,16 +238,14 @@ fn write_runs(
 ) -> Result<Vec<String>> {
     let format = exp.output_format();
     let label = |r: &Run| seeded.then_some(r.seed);
-    let mut files = vec![format!("{main}.{}", format.extension())];
+    let mut files = Vec::new();
     let tables: Vec<(Option<u64>, &Table)> = runs.iter().map(|r| (label(r), &r.table)).collect();
-    dir.write_table(&files[0], format, &tables)?;
+    files.extend(dir.write_table(main, format, &tables)?);
     if let Some(first) = runs.first() {
         for (i, (name, _)) in first.extra.iter().enumerate() {
             let t: Vec<(Option<u64>, &Table)> =
                 runs.iter().map(|r| (label(r), &r.extra[i].1)).collect();
-            let file = format!("{name}.{}", format.extension());
-            dir.write_table(&file, format, &t)?;
-            files.push(file);
+            files.extend(dir.write_table(name, format, &t)?);
         }
     }
     for r in runs {
@@ -392,10 +399,7 @@ pub fn compare(exp: &dyn Dynamics, out: &Path, opts: &Options) -> Result<(Compar
         .zip(&sims)
         .map(|(t, s)| (per_seed.then_some(s.seed), &t.table))
         .collect();
-    let format = exp.output_format();
-    let theory_file = format!("theory.{}", format.extension());
-    dir.write_table(&theory_file, format, &th_csv)?;
-    files.push(theory_file);
+    files.extend(dir.write_table("theory", exp.output_format(), &th_csv)?);
     if let Some(fig) = exp.compare_figure(&cmp) {
         crate::plot::write_figure(&fig, &dir.path().join("compare"))?;
         files.extend(["compare.png", "compare.svg", "compare.csv"].map(String::from));

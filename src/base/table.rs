@@ -126,7 +126,8 @@ pub enum OutputFormat {
     /// Text, one row per line ([`csv`]).
     #[default]
     Csv,
-    /// NumPy's binary `.npy`: one structured array, one named field per column ([`npy`]).
+    /// NumPy's binary `.npy`: one 2-D array, its column names in `<name>.columns.txt`
+    /// ([`npy`], [`npy_columns`]).
     Npy,
 }
 
@@ -203,55 +204,53 @@ pub fn csv_to(w: &mut dyn std::io::Write, tables: &[(Option<u64>, &Table)]) -> s
     Ok(())
 }
 
-/// The tables as one NumPy `.npy` structured array (`numpy.load(path)` gives it; a column
-/// is `a["name"]`): one record per row, the fields `seed` (`<u8`, when any table has a
-/// seed; 0 for a table without), the index column and every named column (`<f8`, missing
-/// values `NaN`). Format version 1.0, 2.0 when the header needs more than 64 KiB, 3.0 when
-/// a column name is not ASCII.
+/// The column names of [`npy`]'s array, one per line (`seed` first when any table has a
+/// seed, then the index column and the named columns): the `.columns.txt` beside it.
+pub fn npy_columns(tables: &[(Option<u64>, &Table)]) -> String {
+    let mut out = String::new();
+    if let Some((_, t)) = tables.first() {
+        if tables.iter().any(|(s, _)| s.is_some()) {
+            out.push_str("seed\n");
+        }
+        for n in std::iter::once(&t.index_name).chain(&t.names) {
+            out.push_str(n);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The tables as one NumPy `.npy` array of `<f8`, rows × columns in C order
+/// (`numpy.load(path)`; the column names are [`npy_columns`]): one row per table row, the
+/// columns `seed` (when any table has a seed; NaN for a table without), the index and every
+/// named column, missing values `NaN`. A plain 2-D array rather than a structured one:
+/// NumPy refuses headers over 10 kB by default, and a structured array of the wide tables
+/// (hundreds of columns) has one.
 pub fn npy(w: &mut dyn std::io::Write, tables: &[(Option<u64>, &Table)]) -> std::io::Result<()> {
-    let (index_name, names) = match tables.first() {
-        Some((_, t)) => (t.index_name.as_str(), t.names.as_slice()),
-        None => ("index", &[][..]),
-    };
     let with_seed = tables.iter().any(|(s, _)| s.is_some());
+    let width = tables.first().map_or(0, |(_, t)| t.names.len() + 1) + usize::from(with_seed);
     let rows: usize = tables.iter().map(|(_, t)| t.len()).sum();
-    let quote = |n: &str| n.replace('\\', "\\\\").replace('\'', "\\'");
-    let mut header = String::from("{'descr': [");
-    if with_seed {
-        header.push_str("('seed', '<u8'), ");
-    }
-    for n in std::iter::once(index_name).chain(names.iter().map(String::as_str)) {
-        let _ = write!(header, "('{}', '<f8'), ", quote(n));
-    }
-    let _ = write!(header, "], 'fortran_order': False, 'shape': ({rows},), }}");
-    let ascii = header.is_ascii();
-    // Magic (6) + version (2) + length (2, or 4 from version 2.0) + header + '\n', padded
-    // with spaces to a multiple of 64 bytes.
-    let long = !ascii || header.len() + 1 + 10 > u16::MAX as usize;
-    let prefix = if long { 12 } else { 10 };
-    let total = (prefix + header.len() + 1).div_ceil(64) * 64;
-    header.extend(std::iter::repeat_n(' ', total - prefix - header.len() - 1));
+    let mut header =
+        format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows}, {width}), }}");
+    // Magic (6) + version 1.0 (2) + length (2) + header + '\n', padded with spaces to a
+    // multiple of 64 bytes.
+    let total = (10 + header.len() + 1).div_ceil(64) * 64;
+    header.extend(std::iter::repeat_n(' ', total - 10 - header.len() - 1));
     header.push('\n');
-    let major: u8 = match (ascii, long) {
-        (false, _) => 3,
-        (true, true) => 2,
-        (true, false) => 1,
-    };
-    w.write_all(b"\x93NUMPY")?;
-    w.write_all(&[major, 0])?;
-    if long {
-        w.write_all(&(header.len() as u32).to_le_bytes())?;
-    } else {
-        w.write_all(&(header.len() as u16).to_le_bytes())?;
-    }
+    w.write_all(b"\x93NUMPY\x01\x00")?;
+    w.write_all(&(header.len() as u16).to_le_bytes())?;
     w.write_all(header.as_bytes())?;
-    let mut record = Vec::with_capacity(8 * (names.len() + 2));
+    let mut record = Vec::with_capacity(8 * width);
     for (seed, t) in tables {
-        debug_assert_eq!(t.names, names, "tables of one file share their columns");
+        debug_assert_eq!(
+            t.names.len() + 1 + usize::from(with_seed),
+            width,
+            "tables of one file share their columns"
+        );
         for (i, row) in t.index.iter().zip(&t.rows) {
             record.clear();
             if with_seed {
-                record.extend(seed.unwrap_or(0).to_le_bytes());
+                record.extend(seed.map_or(f64::NAN, |s| s as f64).to_le_bytes());
             }
             record.extend(i.to_le_bytes());
             for v in row {
@@ -347,8 +346,8 @@ mod tests {
         }
     }
 
-    /// The `.npy` structured array: a valid header (read by `npyz`) and little-endian
-    /// records in row order.
+    /// The `.npy` array: a valid header (read by `npyz`), the cells in row order, and its
+    /// column names.
     #[test]
     fn npy_holds_every_cell() {
         let mut t = Table::new("time", vec!["loss".into(), "q_0_0".into()]);
@@ -356,46 +355,24 @@ mod tests {
         t.push(0.25, vec![0.1, -3.0]);
         let mut u = t.clone();
         u.rows[1][0] = 7.0;
+        let tables = [(Some(3), &t), (Some(4), &u)];
         let mut bytes = Vec::new();
-        npy(&mut bytes, &[(Some(3), &t), (Some(4), &u)]).unwrap();
+        npy(&mut bytes, &tables).unwrap();
         assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
         let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
         assert_eq!((10 + hlen) % 64, 0);
-        let header = std::str::from_utf8(&bytes[10..10 + hlen]).unwrap();
-        assert!(header.starts_with(
-            "{'descr': [('seed', '<u8'), ('time', '<f8'), ('loss', '<f8'), ('q_0_0', '<f8'), ]"
-        ));
-        assert!(header.contains("'shape': (4,)") && header.ends_with('\n'));
         let file = npyz::NpyFile::new(&bytes[..]).unwrap();
-        assert_eq!(file.shape(), &[4]);
-        match file.dtype() {
-            npyz::DType::Record(fields) => assert_eq!(fields.len(), 4),
-            d => panic!("not a record dtype: {d:?}"),
-        }
-        let data = &bytes[10 + hlen..];
-        assert_eq!(data.len(), 4 * 32);
-        let rec = |r: usize| -> (u64, Vec<f64>) {
-            let b = &data[32 * r..32 * (r + 1)];
-            let seed = u64::from_le_bytes(b[..8].try_into().unwrap());
-            let vals = b[8..]
-                .chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-                .collect();
-            (seed, vals)
-        };
-        assert_eq!(rec(1), (3, vec![0.25, 0.1, -3.0]));
-        assert_eq!(rec(3), (4, vec![0.25, 7.0, -3.0]));
-        let (s0, v0) = rec(0);
-        assert_eq!((s0, v0[0], v0[1]), (3, 0.0, 1.5));
-        assert!(v0[2].is_nan());
-        // Without seeds: no seed field; a long header switches to version 2.0.
-        let wide = Table::new("step", (0..5000).map(|i| format!("column_{i}")).collect());
+        assert_eq!(file.shape(), &[4, 4]);
+        let data: Vec<f64> = file.into_vec().unwrap();
+        assert_eq!(&data[4..8], &[3.0, 0.25, 0.1, -3.0]);
+        assert_eq!(&data[12..16], &[4.0, 0.25, 7.0, -3.0]);
+        assert_eq!(&data[..3], &[3.0, 0.0, 1.5]);
+        assert!(data[3].is_nan());
+        assert_eq!(npy_columns(&tables), "seed\ntime\nloss\nq_0_0\n");
         let mut bytes = Vec::new();
-        npy(&mut bytes, &[(None, &wide)]).unwrap();
-        assert_eq!(&bytes[6..8], &[2, 0]);
-        let hlen = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
-        assert_eq!((12 + hlen) % 64, 0);
-        assert_eq!(bytes.len(), 12 + hlen);
-        assert!(npyz::NpyFile::new(&bytes[..]).is_ok());
+        npy(&mut bytes, &[(None, &t)]).unwrap();
+        let file = npyz::NpyFile::new(&bytes[..]).unwrap();
+        assert_eq!(file.shape(), &[2, 3]);
+        assert_eq!(npy_columns(&[(None, &t)]), "time\nloss\nq_0_0\n");
     }
 }
