@@ -315,7 +315,7 @@ mod tests {
             .collect();
         // Decimal-looking values of every magnitude, and the notation edges.
         values.extend((0..200_000).map(|i| {
-            let e = (i % 40) as i32 - 20;
+            let e = (i % 40) - 20;
             rng.random::<f64>() * 10f64.powi(e)
         }));
         for e in [1e-5, 1e-4, 1e15, 1e16, 1e17, EXACT_INTEGER] {
