@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use crate::base::compare::{Comparison, Validation, ValidationRow};
 use crate::base::model::{Dynamics, Run, Source};
 use crate::base::runner::{run_seeds, split, SeedStatus};
-use crate::base::table::{csv, Table};
+use crate::base::table::{csv, OutputFormat, Table};
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 
@@ -148,6 +148,25 @@ impl OutDir {
         write_atomic(&self.tmp.join(name), bytes)
     }
 
+    /// Write tables into the folder as `<stem>.<ext>` in `format`, buffered (`.npy`: with
+    /// its `<stem>.columns.txt`). Returns the written file names.
+    pub fn write_table(
+        &self,
+        stem: &str,
+        format: OutputFormat,
+        tables: &[(Option<u64>, &Table)],
+    ) -> Result<Vec<String>> {
+        let file = format!("{stem}.{}", format.extension());
+        crate::io::write_atomic_with(&self.tmp.join(&file), |w| format.write(w, tables))?;
+        let mut files = vec![file];
+        if format == OutputFormat::Npy {
+            let columns = format!("{stem}.columns.txt");
+            self.write(&columns, crate::base::table::npy_columns(tables).as_bytes())?;
+            files.push(columns);
+        }
+        Ok(files)
+    }
+
     /// Put the finished folder in place of the target: on Linux one atomic exchange
     /// (`renameat2(RENAME_EXCHANGE)`), so `--out` holds the old run or the new one at every
     /// instant; elsewhere two renames.
@@ -258,20 +277,26 @@ fn pretty(v: &Value) -> Vec<u8> {
     serde_json::to_vec_pretty(v).expect("serialisable record")
 }
 
-/// Write the runs' tables: `<main>.csv`, each extra table as `<name>.csv`, and their files;
-/// `seeded` adds a `seed` column. Returns the written file names.
-fn write_runs(dir: &OutDir, main: &str, runs: &[&Run], seeded: bool) -> Result<Vec<String>> {
+/// Write the runs' tables: `<main>.<ext>`, each extra table as `<name>.<ext>` (in the
+/// model's [`OutputFormat`], streamed through a buffered writer), and their files; `seeded`
+/// adds a `seed` column. Returns the written file names.
+fn write_runs(
+    dir: &OutDir,
+    exp: &dyn Dynamics,
+    main: &str,
+    runs: &[&Run],
+    seeded: bool,
+) -> Result<Vec<String>> {
+    let format = exp.output_format();
     let label = |r: &Run| seeded.then_some(r.seed);
-    let mut files = vec![format!("{main}.csv")];
+    let mut files = Vec::new();
     let tables: Vec<(Option<u64>, &Table)> = runs.iter().map(|r| (label(r), &r.table)).collect();
-    dir.write(&files[0], csv(&tables).as_bytes())?;
+    files.extend(dir.write_table(main, format, &tables)?);
     if let Some(first) = runs.first() {
         for (i, (name, _)) in first.extra.iter().enumerate() {
             let t: Vec<(Option<u64>, &Table)> =
                 runs.iter().map(|r| (label(r), &r.extra[i].1)).collect();
-            let file = format!("{name}.csv");
-            dir.write(&file, csv(&t).as_bytes())?;
-            files.push(file);
+            files.extend(dir.write_table(name, format, &t)?);
         }
     }
     for r in runs {
@@ -301,7 +326,7 @@ pub fn theory(exp: &dyn Dynamics, out: &Path, opts: &Options) -> Result<Run> {
     let bar = progress_bar(opts.progress, exp.work(Source::Theory), "theory");
     let run = exp.theory(seed, &|n| bar.inc(n))?;
     bar.finish_and_clear();
-    let files = write_runs(&dir, "theory", &[&run], false)?;
+    let files = write_runs(&dir, exp, "theory", &[&run], false)?;
     let rec = record(
         "theory",
         exp,
@@ -359,7 +384,7 @@ pub fn simulate(exp: &dyn Dynamics, out: &Path, opts: &Options) -> Result<Simula
     let dir = OutDir::create(out)?;
     let sim = run_simulation(exp, opts, "simulate")?;
     let runs: Vec<&Run> = sim.runs.iter().collect();
-    let files = write_runs(&dir, "sim", &runs, true)?;
+    let files = write_runs(&dir, exp, "sim", &runs, true)?;
     let rec = record(
         "simulate",
         exp,
@@ -419,14 +444,13 @@ pub fn compare(exp: &dyn Dynamics, out: &Path, opts: &Options) -> Result<(Compar
     } else {
         vec![&cmp.pairs[0].1]
     };
-    let mut files = write_runs(&dir, "sim", &sims, true)?;
+    let mut files = write_runs(&dir, exp, "sim", &sims, true)?;
     let th_csv: Vec<(Option<u64>, &Table)> = theories
         .iter()
         .zip(&sims)
         .map(|(t, s)| (per_seed.then_some(s.seed), &t.table))
         .collect();
-    dir.write("theory.csv", csv(&th_csv).as_bytes())?;
-    files.push("theory.csv".into());
+    files.extend(dir.write_table("theory", exp.output_format(), &th_csv)?);
     if let Some(fig) = exp.compare_figure(&cmp) {
         crate::plot::write_figure(&fig, &dir.path().join("compare"))?;
         files.extend(["compare.png", "compare.svg", "compare.csv"].map(String::from));
