@@ -285,7 +285,7 @@ pub fn figure(name: &str) -> Result<&'static FigureSpec> {
 }
 
 /// Write the figures (all, or those named in `only`) into `out`; returns their names.
-/// `progress(1)` is called after each figure.
+/// `progress(1)` is called after each figure (and `progress(0)` while one is made).
 pub fn reproduce(
     out: &Path,
     only: &[String],
@@ -296,8 +296,10 @@ pub fn reproduce(
     } else {
         only.iter().map(|n| figure(n)).collect::<Result<_>>()?
     };
-    let quiet = |_: u64| {};
-    let ctx = Ctx::new(&quiet);
+    // The figures count in whole figures; their inner work reaches `progress` as 0 units, so
+    // a caller (the Python bindings' Ctrl-C) can stop it between two of its steps.
+    let tick = |_: u64| progress(0);
+    let ctx = Ctx::new(&tick);
     let mut written = Vec::new();
     for spec in specs {
         let fig = (spec.make)(&ctx)?;
