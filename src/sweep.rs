@@ -50,7 +50,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::base::model::{Dynamics, Run};
+use crate::base::model::{Dynamics, Progress, Run};
 use crate::base::table::{csv, push_cell};
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
@@ -579,11 +579,16 @@ pub type TrajectoryFile = (String, String);
 /// Run one source of a task; the result is recorded whatever the outcome. A run whose
 /// summary reports a finite `divergence_time` (its trajectory blew up without an error)
 /// counts as diverged.
-fn run_source(sweep: &Sweep, task: &Task, source: &str) -> (SourceResult, Option<TrajectoryFile>) {
+fn run_source(
+    sweep: &Sweep,
+    task: &Task,
+    source: &str,
+    progress: Progress,
+) -> (SourceResult, Option<TrajectoryFile>) {
     let exp = task.experiment.as_ref();
     let run: Result<Run> = match source {
-        "theory" => exp.theory(task.seed, &|_| {}),
-        _ => exp.simulate(task.seed, &|_| {}),
+        "theory" => exp.theory(task.seed, &|_| progress(0)),
+        _ => exp.simulate(task.seed, &|_| progress(0)),
     };
     let failed = |status, divergence_time, error: String| SourceResult {
         source: source.into(),
@@ -641,8 +646,13 @@ fn run_source(sweep: &Sweep, task: &Task, source: &str) -> (SourceResult, Option
 
 /// Compute one task in memory: its record and its trajectory files (none when
 /// `trajectories = false`). With `what = "both"` the theory is matched to the simulation
-/// ([`Dynamics::theory_for`]) when the simulation finished.
-pub fn compute_task(sweep: &Sweep, task: &Task) -> (TaskRecord, Vec<TrajectoryFile>) {
+/// ([`Dynamics::theory_for`]) when the simulation finished. The runs call `progress(0)` as
+/// they go (the units of a sweep are tasks): a chance for the caller to stop them.
+pub fn compute_task(
+    sweep: &Sweep,
+    task: &Task,
+    progress: Progress,
+) -> (TaskRecord, Vec<TrajectoryFile>) {
     let start = Instant::now();
     let sources: &[&str] = match sweep.what {
         What::Theory => &["theory"],
@@ -653,7 +663,7 @@ pub fn compute_task(sweep: &Sweep, task: &Task) -> (TaskRecord, Vec<TrajectoryFi
     let results = sources
         .iter()
         .map(|s| {
-            let (r, f) = run_source(sweep, task, s);
+            let (r, f) = run_source(sweep, task, s, progress);
             files.extend(f);
             r
         })
@@ -692,9 +702,9 @@ pub fn write_task(
     write_atomic(&record_path(out, &task.key), json.as_bytes())
 }
 
-/// Run one task and write its files ([`write_task`]).
-pub fn run_task(sweep: &Sweep, task: &Task, out: &Path) -> Result<TaskRecord> {
-    let (record, files) = compute_task(sweep, task);
+/// Run one task ([`compute_task`]) and write its files ([`write_task`]).
+pub fn run_task(sweep: &Sweep, task: &Task, out: &Path, progress: Progress) -> Result<TaskRecord> {
+    let (record, files) = compute_task(sweep, task, progress);
     write_task(out, task, &record, &files)?;
     Ok(record)
 }
@@ -712,7 +722,7 @@ pub fn evaluate_all(
     tasks
         .into_par_iter()
         .map(|t| {
-            let (r, files) = compute_task(sweep, &t);
+            let (r, files) = compute_task(sweep, &t, progress);
             progress(1);
             (t, r, files)
         })
@@ -768,7 +778,7 @@ pub fn run_tasks(
     let results: Vec<Result<TaskRecord>> = pending
         .par_iter()
         .map(|t| {
-            let r = run_task(sweep, t, out);
+            let r = run_task(sweep, t, out, progress);
             progress(1);
             r
         })

@@ -46,18 +46,21 @@ create_exception!(
 );
 
 /// The Python exception of a library error, with the CLI's message: `ConfigError` (with
-/// `field`) for invalid configs and unparsable config text, `DivergenceError` for diverged
+/// `field`, None for unparsable config text) for invalid configs and unparsable text, `DivergenceError` for diverged
 /// runs, `AedynError` otherwise.
 fn py_err(e: aedyn::Error) -> PyErr {
     let message = e.to_string();
-    match e {
-        aedyn::Error::InvalidConfig { field, .. } => Python::attach(|py| {
-            let err = ConfigError::new_err(message);
+    let config_error = |field: Option<String>| {
+        Python::attach(|py| {
+            let err = ConfigError::new_err(message.clone());
             // Setting an attribute on a fresh exception object cannot fail.
             let _ = err.value(py).setattr("field", field);
             err
-        }),
-        aedyn::Error::Parse { .. } => ConfigError::new_err(message),
+        })
+    };
+    match e {
+        aedyn::Error::InvalidConfig { field, .. } => config_error(Some(field)),
+        aedyn::Error::Parse { .. } => config_error(None),
         aedyn::Error::Diverged { .. } => DivergenceError::new_err(message),
         _ => AedynError::new_err(message),
     }
