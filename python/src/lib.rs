@@ -5,10 +5,10 @@
 //! the same writer. The thin pure-Python layer `aedyn/__init__.py` adds progress bars and
 //! accepts plain dicts.
 //!
-//! **Long runs** go to a worker thread while the calling thread waits with the GIL released,
-//! checking for signals every 100 ms ([`run_interruptible`]): Ctrl-C sets a cancellation flag
-//! that the work's progress callback turns into an unwinding it catches, and
-//! `KeyboardInterrupt` is raised; an interrupted call returns and writes nothing.
+//! **Long runs** go to a thread of rayon's pool while the calling thread waits with the GIL
+//! released, checking for signals every 100 ms ([`run_interruptible`]): Ctrl-C sets a
+//! cancellation flag that the work's progress callback turns into an unwinding it catches,
+//! and `KeyboardInterrupt` is raised; an interrupted call returns and writes nothing.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -23,6 +23,7 @@ use numpy::PyArray1;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyKeyError, PyTypeError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 create_exception!(
@@ -89,14 +90,14 @@ const POLL: Duration = Duration::from_millis(100);
 /// How long an interrupted call waits for its work to stop before it returns anyway.
 const STOP_GRACE: Duration = Duration::from_secs(1);
 
-/// Run `work` on a worker thread while this thread waits with the GIL released. Every
+/// Run `work` on a thread of rayon's pool while this thread waits with the GIL released. Every
 /// [`POLL`] it checks for signals and calls `progress(done, total)` when the count of
 /// finished units changed. On a signal (Ctrl-C) or an exception from `progress`, a
 /// cancellation flag makes the work's next progress call unwind (the library reports
 /// progress from its inner loops, so this takes milliseconds), the worker is given
 /// [`STOP_GRACE`] to finish unwinding, and the exception is raised; nothing the work computed
-/// is returned. Work that reports no progress for longer keeps its thread until it ends, its
-/// result dropped.
+/// is returned. Work that reports no progress for longer keeps its pool thread until it
+/// ends, its result dropped.
 fn run_interruptible<T: Send + 'static>(
     py: Python<'_>,
     progress: Option<&Bound<'_, PyAny>>,
@@ -110,19 +111,18 @@ fn run_interruptible<T: Send + 'static>(
     let rx = Mutex::new(rx);
     let recv = |timeout| rx.lock().expect("one waiter").recv_timeout(timeout);
     let (d, c) = (done.clone(), cancel.clone());
-    std::thread::Builder::new()
-        .name("aedyn-worker".into())
-        .spawn(move || {
-            let tick = |n: u64| {
-                if c.load(Ordering::Relaxed) {
-                    // resume_unwind skips the panic hook: a cancellation prints nothing.
-                    resume_unwind(Box::new(Cancelled));
-                }
-                d.fetch_add(n, Ordering::Relaxed);
-            };
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(|| work(&tick))));
-        })
-        .map_err(|e| AedynError::new_err(format!("cannot start a worker thread: {e}")))?;
+    // A thread of rayon's pool, where the work's parallel parts run anyway: no thread is
+    // started per call, and its allocator arena and pages are warm.
+    rayon::spawn(move || {
+        let tick = |n: u64| {
+            if c.load(Ordering::Relaxed) {
+                // resume_unwind skips the panic hook: a cancellation prints nothing.
+                resume_unwind(Box::new(Cancelled));
+            }
+            d.fetch_add(n, Ordering::Relaxed);
+        };
+        let _ = tx.send(catch_unwind(AssertUnwindSafe(|| work(&tick))));
+    });
     let mut reported = None;
     let mut report = || -> PyResult<()> {
         let n = done.load(Ordering::Relaxed);
@@ -649,8 +649,44 @@ impl PyTable {
     }
 }
 
-/// Writes a finished result into a folder.
-type Saver = Box<dyn Fn(&Path) -> aedyn::Result<()> + Send + Sync>;
+/// What a result keeps of the library's answer: enough to build its record and to write
+/// its folder.
+enum Finished {
+    /// A command's output (theory, simulate, compare, validate).
+    Command(Box<dyn Output>),
+    /// A sweep computed in memory, and its manifest (`sweep.json`).
+    Sweep {
+        sweep: Sweep,
+        evaluated: Vec<aedyn::sweep::Evaluated>,
+        manifest: String,
+    },
+}
+
+impl Finished {
+    /// Write the CLI's folder for it.
+    fn save(&self, dir: &Path) -> aedyn::Result<()> {
+        match self {
+            Finished::Command(out) => out.save(dir),
+            Finished::Sweep {
+                sweep, evaluated, ..
+            } => aedyn::sweep::save(sweep, evaluated, dir).map(drop),
+        }
+    }
+
+    /// Its record as Python (through `json.loads`, so numbers round-trip exactly).
+    fn meta(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let text = match self {
+            Finished::Command(out) => serde_json::to_string(out.record().1)
+                .map_err(|e| AedynError::new_err(e.to_string()))?,
+            Finished::Sweep { manifest, .. } => manifest.clone(),
+        };
+        Ok(py
+            .import("json")?
+            .getattr("loads")?
+            .call1((text,))?
+            .unbind())
+    }
+}
 
 /// The result of a command, in memory: its tables (`result.tables`, by CSV file stem), the
 /// main one's columns directly (`result["test_error"]`, `result.index`, `result.columns`;
@@ -663,8 +699,9 @@ struct PyResult_ {
     command: &'static str,
     tables: Vec<Py<PyTable>>,
     main: usize,
-    meta: Py<PyAny>,
-    saver: Saver,
+    /// The record as Python, made on first use (most calls never look at it).
+    meta: PyOnceLock<Py<PyAny>>,
+    finished: Finished,
 }
 
 impl PyResult_ {
@@ -685,13 +722,12 @@ impl PyResult_ {
             .iter()
             .position(|t| t.get().name == main)
             .unwrap_or(0);
-        let meta = json(py, out.record().1)?;
         Ok(PyResult_ {
             command,
             tables,
             main,
-            meta,
-            saver: Box::new(move |dir| out.save(dir)),
+            meta: PyOnceLock::new(),
+            finished: Finished::Command(Box::new(out)),
         })
     }
 
@@ -700,21 +736,6 @@ impl PyResult_ {
             AedynError::new_err(format!("this {} result has no table", self.command))
         })
     }
-}
-
-/// A JSON value as Python (through `json.loads`, so numbers round-trip exactly).
-fn json(py: Python<'_>, v: &serde_json::Value) -> PyResult<Py<PyAny>> {
-    let text = serde_json::to_string(v).map_err(|e| AedynError::new_err(e.to_string()))?;
-    json_text(py, &text)
-}
-
-/// JSON text as Python.
-fn json_text(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
-    Ok(py
-        .import("json")?
-        .getattr("loads")?
-        .call1((text,))?
-        .unbind())
 }
 
 #[pymethods]
@@ -728,8 +749,9 @@ impl PyResult_ {
     /// The record as a dict: what the command's JSON file holds (version, config, seeds,
     /// per-seed status, deviations, fits, wall time, …).
     #[getter]
-    fn meta(&self, py: Python<'_>) -> Py<PyAny> {
-        self.meta.clone_ref(py)
+    fn meta(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let meta = self.meta.get_or_try_init(py, || self.finished.meta(py))?;
+        Ok(meta.clone_ref(py))
     }
 
     /// Every table by CSV file stem (a dict of `aedyn.Table`).
@@ -775,7 +797,7 @@ impl PyResult_ {
     /// written atomically and must be new, empty or a previous aedyn run; a sweep writes its
     /// tasks' files, `sweep.csv` and `sweep.json` into it as `aedyn sweep` does.
     fn save(&self, py: Python<'_>, dir: PathBuf) -> PyResult<()> {
-        py.detach(|| (self.saver)(&dir)).or_py()
+        py.detach(|| self.finished.save(&dir)).or_py()
     }
 
     fn __getitem__(&self, py: Python<'_>, key: &str) -> PyResult<Py<PyAny>> {
@@ -966,23 +988,25 @@ fn sweep(
             Ok((s, tasks))
         })
         .or_py()?;
-    let sweep = Arc::new(sweep);
     let total = tasks.len() as u64;
-    let s = sweep.clone();
-    let evaluated = run_interruptible(py, progress, total, move |p| {
-        Ok(aedyn::sweep::evaluate_all(&s, tasks, p))
+    let (sweep, evaluated) = run_interruptible(py, progress, total, move |p| {
+        let evaluated = aedyn::sweep::evaluate_all(&sweep, tasks, p);
+        Ok((sweep, evaluated))
     })?;
     let pairs: Vec<_> = evaluated.iter().map(|(t, r, _)| (t, r)).collect();
     let (header, cells) = aedyn::sweep::rows(&sweep, &pairs);
     let table = Py::new(py, PyTable::from_cells(py, header, &cells)?)?;
     let manifest = aedyn::sweep::manifest(&sweep, evaluated.len(), &[]);
-    let meta = json_text(py, &manifest)?;
     Ok(PyResult_ {
         command: "sweep",
         tables: vec![table],
         main: 0,
-        meta,
-        saver: Box::new(move |dir| aedyn::sweep::save(&sweep, &evaluated, dir).map(drop)),
+        meta: PyOnceLock::new(),
+        finished: Finished::Sweep {
+            sweep,
+            evaluated,
+            manifest,
+        },
     })
 }
 

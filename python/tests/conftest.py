@@ -92,7 +92,7 @@ def cli_path():
     """The release CLI the bindings are checked against (`cargo build --release --bin aedyn`)."""
     if "AEDYN_CLI" in os.environ:
         return Path(os.environ["AEDYN_CLI"])
-    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    target = ROOT / os.environ.get("CARGO_TARGET_DIR", "target")  # relative: to the repository
     return target / "release" / "aedyn"
 
 

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +81,15 @@ def test_ctrl_c_stops_a_long_run_promptly_and_writes_nothing(what, tmp_path):
     assert elapsed < 2.0, f"took {elapsed:.2f} s to stop"
     assert not out.exists()
     assert not [x for x in tmp_path.iterdir() if x.name.startswith(".out")]
+
+
+def test_quickstart_example_runs(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "examples" / "quickstart.py"
+    p = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "final ε_g: theory" in p.stdout
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    assert (tmp_path / "quickstart.png").stat().st_size > 0
