@@ -121,10 +121,17 @@ impl OutDir {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        // Leftovers of runs that were killed before their commit.
+        for e in std::fs::read_dir(parent)
+            .map_err(|e| Error::io(parent, e))?
+            .flatten()
+        {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with(&format!(".{name}.tmp-")) || n.starts_with(&format!(".{name}.old-")) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
         }
+        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
         std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
         Ok(OutDir {
             target: target.to_path_buf(),
@@ -143,8 +150,16 @@ impl OutDir {
         write_atomic(&self.tmp.join(name), bytes)
     }
 
-    /// Put the finished folder in place of the target.
+    /// Put the finished folder in place of the target: on Linux one atomic exchange
+    /// (`renameat2(RENAME_EXCHANGE)`), so `--out` holds the old run or the new one at every
+    /// instant; elsewhere two renames.
     pub fn commit(mut self) -> Result<()> {
+        if self.target.exists() && exchange(&self.tmp, &self.target)? {
+            // `tmp` now holds the previous run.
+            self.committed = true;
+            std::fs::remove_dir_all(&self.tmp).map_err(|e| Error::io(&self.tmp, e))?;
+            return Ok(());
+        }
         let old = self.tmp.with_file_name(
             self.tmp
                 .file_name()
@@ -162,6 +177,42 @@ impl OutDir {
         }
         Ok(())
     }
+}
+
+/// Swap two paths atomically; `false` where the system cannot (then the caller renames).
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> Result<bool> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| Error::config("--out", "the path contains a NUL byte"))
+    };
+    let (ca, cb) = (c(a)?, c(b)?);
+    // SAFETY: both arguments are valid NUL-terminated paths relative to the current folder.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r == 0 {
+        Ok(true)
+    } else {
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            // Not supported by this file system or kernel: fall back to renames.
+            Some(libc::EINVAL) | Some(libc::ENOSYS) => Ok(false),
+            _ => Err(Error::io(b, e)),
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> Result<bool> {
+    Ok(false)
 }
 
 impl Drop for OutDir {

@@ -190,7 +190,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result.map_err(|e| {
         let _ = fs::remove_file(&tmp);
         Error::io(path, e)
-    })
+    })?;
+    fail_point();
+    Ok(())
+}
+
+/// Test hook: with `AEDYN_ABORT_AFTER_WRITES=n` in the environment the process aborts right
+/// after its n-th file is written (tests kill a command at every moment of its
+/// write phase this way).
+fn fail_point() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static WRITES: AtomicUsize = AtomicUsize::new(0);
+    if let Some(n) = std::env::var("AEDYN_ABORT_AFTER_WRITES")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if WRITES.fetch_add(1, Ordering::SeqCst) + 1 >= n {
+            std::process::abort();
+        }
+    }
 }
 
 fn temp_path(path: &Path) -> PathBuf {

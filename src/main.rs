@@ -76,6 +76,9 @@ enum Command {
         /// List the figures and exit.
         #[arg(long)]
         list: bool,
+        /// Small, fast versions of the figures that have one (for tests).
+        #[arg(long)]
+        quick: bool,
     },
     /// Parameter sweep over the config's [sweep] section: runs every point (theory, simulation
     /// or both) in parallel, resumably; writes OUT/sweep.csv, OUT/sweep.json, OUT/points/.
@@ -256,7 +259,7 @@ fn run() -> anyhow::Result<()> {
             }
             println!("→ {}", out.display());
         }
-        Command::Reproduce { only, list } => {
+        Command::Reproduce { only, list, quick } => {
             if *list {
                 for f in aedyn::reproduce::FIGURES {
                     println!("{:<20} {:<12} {}", f.name, f.model, f.about);
@@ -270,7 +273,7 @@ fn run() -> anyhow::Result<()> {
                 only.len()
             };
             let bar = commands::progress_bar(progress, n as u64, "reproduce");
-            let written = aedyn::reproduce::reproduce(&out, only, &|s| bar.inc(s))?;
+            let written = aedyn::reproduce::reproduce(&out, only, *quick, &|s| bar.inc(s))?;
             bar.finish_and_clear();
             eprintln!(
                 "reproduce: wrote {} → {}",

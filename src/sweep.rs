@@ -42,6 +42,27 @@
 //! `plateau_m_{start,end,duration,level}`; mean-field: `final_gain_j`, `half_gain_time_j`;
 //! …), `error`, `key`;
 //! empty cells where a value does not exist (a PC never learned, no plateau).
+//!
+//! ```
+//! let text = r#"
+//! [model]
+//! kind = "mean-field"
+//! [network]
+//! neurons = 100
+//! [output]
+//! t_max = 0.5
+//! points = 3
+//! [sweep]
+//! [[sweep.axis]]
+//! field = "training.l2"
+//! values = [0.1, 1.0]
+//! "#;
+//! let sweep = aedyn::sweep::Sweep::from_toml(text, "s.toml".as_ref(), ".".as_ref())?;
+//! let results = aedyn::sweep::evaluate(&sweep, sweep.tasks()?, &|_| {});
+//! let gain = |i: usize| results[i].1.results[0].get("final_gain_0").unwrap();
+//! assert!(gain(1) < gain(0)); // a larger penalty shrinks the leading gain
+//! # Ok::<(), aedyn::Error>(())
+//! ```
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -17,7 +17,9 @@ fn quick_figures_of_the_table_build_with_data() {
         .collect();
     assert_eq!(specs.len(), 5);
     for spec in specs {
-        let fig = (spec.make)(&ctx).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+        let fig = spec
+            .build(&ctx)
+            .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
         assert!(!fig.panels.is_empty());
         for p in &fig.panels {
             assert!(

@@ -1033,7 +1033,7 @@ fn reproduce(
         names.len()
     } as u64;
     run_interruptible(py, progress, total, move |p| {
-        aedyn::reproduce::reproduce(&out, &names, p)
+        aedyn::reproduce::reproduce(&out, &names, false, p)
     })
 }
 

@@ -17,6 +17,20 @@
 //! * [`MeanFieldExperiment`]: a validated experiment (built by
 //!   `Config::resolve_mean_field`) with its theory and simulation runs.
 //!
+//! ```
+//! use aedyn::base::Dynamics;
+//!
+//! let mut p = aedyn::mean_field::Params::default(); // ReLU, d = 50, four blocks, λ = 0.3
+//! p.network.neurons = 200;
+//! p.output.t_max = 1.0;
+//! p.output.points = 5;
+//! let exp = p.check()?; // validated before any numerics
+//! let theory = exp.theory(0, &|_| {})?; // the exact logistic solution (ReLU)
+//! let sgd = exp.simulate(exp.replicate_seed(0), &|_| {})?;
+//! assert_eq!(theory.table.names, sgd.table.names); // test_error, gain_0, …
+//! # Ok::<(), aedyn::Error>(())
+//! ```
+//!
 //! Observables (docs/mean-field.md §4): the population MSE `½E‖x − x̂‖²` and the block gains
 //! `g_j = E[(u·x̂)(u·x)]/κ_j` averaged over a block's directions `u`.
 

@@ -52,6 +52,20 @@
 //! the final weights `final/W_seed{s}.csv` (m × d) and, weak/joint, `final/V_seed{s}.csv`
 //! (d × m), headerless CSV.
 
+//! ```
+//! use aedyn::base::Dynamics;
+//!
+//! let mut p = aedyn::ntk::Params::default(); // 12 unit points in ℝ⁶, joint, m = 1000
+//! p.training.steps = 50;
+//! let exp = p.check()?;
+//! let seed = exp.replicate_seed(0);
+//! let gd = exp.simulate(seed, &|_| {})?;
+//! let lin = exp.theory(seed, &|_| {})?; // linearised GD from the same R(0)
+//! let (l, lp) = (gd.table.last("loss").unwrap(), lin.table.last("loss_pred").unwrap());
+//! assert!((l / lp - 1.0).abs() < 0.5); // lazy training follows the kernel prediction
+//! # Ok::<(), aedyn::Error>(())
+//! ```
+
 pub mod data;
 pub mod figures;
 pub mod gram;

@@ -101,7 +101,8 @@ pub struct TrainingParams {
     pub steps: u64,
     /// η; absent: `lr_scale / (s λ_max)` of the kernel chosen by `lr_kernel`.
     pub lr: Option<f64>,
-    /// Factor of the default η; absent: 1 (weak, joint) or ½ (tied).
+    /// Factor of the default η; absent: 1, or ½ for tied with `lr_kernel = "regime"` (its λ_max
+    /// is that of H_tied(0)).
     pub lr_scale: Option<f64>,
     /// `regime` or `joint`.
     pub lr_kernel: LrKernel,

@@ -1,6 +1,6 @@
 //! Acceptance tests of the NTK model against the paper's predictions and independent
 //! truths (closed forms vs Monte Carlo, linearised GD vs simulation, numbers computed from
-//! the data set of the reference derivation).
+//! the data set of docs/ntk.md §N8).
 
 use std::path::PathBuf;
 
@@ -12,7 +12,7 @@ use super::{Experiment, Params, SimRun, DEFAULT_CONFIG};
 use crate::error::Error;
 
 /// The reference data set: 12 unit points in ℝ⁶, numpy `default_rng(42).standard_normal
-/// ((12, 6))` with rows normalised (the data on which the reference values were derived).
+/// ((12, 6))` with rows normalised (the data of the checked values in docs/ntk.md §N8).
 fn reference_data() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/ntk/configs/sphere12x6_numpy42.csv")
 }
@@ -114,7 +114,7 @@ fn linear_convergence_at_the_linearised_rate() {
     /// 10 seeds, mean 2.8 % weak, 1.6 % joint).
     const PER_SEED_AT_20K: f64 = 0.07;
     /// Mean |fitted/linearised − 1| at m = 8·10⁴, where the correction has halved
-    /// (measured 1.2 % weak, 0.8 % joint): the ±3 % of the reference derivation.
+    /// (measured 1.2 % weak, 0.8 % joint): the ±3 % of docs/ntk.md §N4.2.
     const MEAN_AT_80K: f64 = 0.03;
     /// The fitted slope is 0–20 % steeper than 2 ln(1 − ηλ_min) (the slowest mode does
     /// not yet dominate in the window).

@@ -3,9 +3,7 @@
 //! PNG + SVG + CSV of the plotted data.
 
 pub mod autoencoder;
-pub mod generative;
 pub mod mean_field;
-pub mod ntk;
 pub mod variants;
 
 use std::any::Any;
@@ -69,7 +67,26 @@ pub struct FigureSpec {
     /// Panel grid (rows, columns) of the figure.
     pub panels: (usize, usize),
     /// Builds the figure.
-    pub make: fn(&Ctx) -> Result<Figure>,
+    pub make: Maker,
+}
+
+/// How a figure is built.
+#[derive(Clone, Copy)]
+pub enum Maker {
+    /// From the context (progress, shared computations).
+    Shared(fn(&Ctx) -> Result<Figure>),
+    /// A model's own figure function; the flag asks for its small version ([`Ctx::quick`]).
+    Sized(fn(bool) -> Result<Figure>),
+}
+
+impl FigureSpec {
+    /// Build the figure.
+    pub fn build(&self, ctx: &Ctx) -> Result<Figure> {
+        match self.make {
+            Maker::Shared(f) => f(ctx),
+            Maker::Sized(f) => f(ctx.quick),
+        }
+    }
 }
 
 /// Every figure, in the order `reproduce` writes them.
@@ -79,154 +96,154 @@ pub static FIGURES: &[FigureSpec] = &[
         model: "autoencoder",
         about: "test error learning one PC after another on the PCA plateaus (erf, K = 3)",
         panels: (1, 1),
-        make: autoencoder::sequential_figure,
+        make: Maker::Shared(autoencoder::sequential_figure),
     },
     FigureSpec {
         name: "sequential_overlaps",
         model: "autoencoder",
         about: "the same with encoder and decoder overlaps with each PC",
         panels: (1, 3),
-        make: autoencoder::sequential_overlaps,
+        make: Maker::Shared(autoencoder::sequential_overlaps),
     },
     FigureSpec {
         name: "order_params",
         model: "autoencoder",
         about: "Q, R, T0 over time, theory vs SGD",
         panels: (1, 3),
-        make: autoencoder::order_params,
+        make: Maker::Shared(autoencoder::order_params),
     },
     FigureSpec {
         name: "activations",
         model: "autoencoder",
         about: "linear vs erf vs ReLU",
         panels: (1, 1),
-        make: autoencoder::activations,
+        make: Maker::Shared(autoencoder::activations),
     },
     FigureSpec {
         name: "validate",
         model: "autoencoder",
         about: "agreement of theory and SGD against D, fitted exponent",
         panels: (1, 1),
-        make: autoencoder::validate,
+        make: Maker::Shared(autoencoder::validate),
     },
     FigureSpec {
         name: "truncated",
         model: "autoencoder",
         about: "truncated SGD learns the PCs themselves; vanilla SGD and Sanger's rule",
         panels: (2, 2),
-        make: variants::truncated,
+        make: Maker::Shared(variants::truncated),
     },
     FigureSpec {
         name: "tied",
         model: "autoencoder",
         about: "tied vs untied weights",
         panels: (1, 1),
-        make: variants::tied,
+        make: Maker::Shared(variants::tied),
     },
     FigureSpec {
         name: "relu_bias",
         model: "autoencoder",
         about: "ReLU with a trained bias escapes the first plateau",
         panels: (1, 2),
-        make: variants::relu_bias,
+        make: Maker::Shared(variants::relu_bias),
     },
     FigureSpec {
         name: "digits",
         model: "autoencoder",
         about: "real data (scikit-learn digits) and the effect of spectrum binning",
         panels: (1, 2),
-        make: variants::digits,
+        make: Maker::Shared(variants::digits),
     },
     FigureSpec {
         name: "phase_diagram",
         model: "autoencoder",
         about: "theory: time to learn PC 2 and plateau length over θ₂/θ₁ and σ0",
         panels: (1, 2),
-        make: autoencoder::phase_diagram,
+        make: Maker::Shared(autoencoder::phase_diagram),
     },
     FigureSpec {
         name: "sweep_lr",
         model: "autoencoder",
         about: "η·t_learn against η, theory vs SGD; SGD divergence against η",
         panels: (1, 2),
-        make: autoencoder::sweep_lr,
+        make: Maker::Shared(autoencoder::sweep_lr),
     },
     FigureSpec {
         name: "mf_gains",
         model: "mean-field",
         about: "block gains, logistic theory vs SGD at N = 100, 400, 2000",
         panels: (1, 3),
-        make: mean_field::gains,
+        make: Maker::Shared(mean_field::gains),
     },
     FigureSpec {
         name: "mf_phases",
         model: "mean-field",
         about: "MSE against t/ln d: the phases sharpen as d grows",
         panels: (1, 1),
-        make: mean_field::phases,
+        make: Maker::Shared(mean_field::phases),
     },
     FigureSpec {
         name: "mf_shrinkage",
         model: "mean-field",
         about: "final gain against κ: (1 − λ/κ)₊, g(T), SGD",
         panels: (1, 1),
-        make: mean_field::shrinkage,
+        make: Maker::Shared(mean_field::shrinkage),
     },
     FigureSpec {
         name: "mf_width",
         model: "mean-field",
         about: "gap to the mean-field limit against N (slope −1)",
         panels: (1, 1),
-        make: mean_field::width,
+        make: Maker::Shared(mean_field::width),
     },
     FigureSpec {
         name: "mf_step",
         model: "mean-field",
         about: "SGD-noise error against the step ε·tr Σ",
         panels: (1, 1),
-        make: mean_field::step,
+        make: Maker::Shared(mean_field::step),
     },
     FigureSpec {
         name: "mf_digits",
         model: "mean-field",
         about: "real data: gains of the top PCs and MSE, SGD vs ReLU theory",
         panels: (1, 2),
-        make: mean_field::digits,
+        make: Maker::Shared(mean_field::digits),
     },
     FigureSpec {
         name: "gen_distance",
         model: "generative",
         about: "distance to the truth vs step per generative model; δρˢ + floor envelope",
         panels: (2, 2),
-        make: generative::distance,
+        make: Maker::Sized(crate::generative::figures::distance_figure),
     },
     FigureSpec {
         name: "gen_floor",
         model: "generative",
         about: "floor vs n against f√((m−1)/n); mixture floor vs σ_η and N",
         panels: (1, 3),
-        make: generative::floor,
+        make: Maker::Sized(crate::generative::figures::floor_figure),
     },
     FigureSpec {
         name: "gen_basin",
         model: "generative",
         about: "basin of attraction: success vs δ, random initialisation apart",
         panels: (1, 1),
-        make: generative::basin,
+        make: Maker::Sized(crate::generative::figures::basin_figure),
     },
     FigureSpec {
         name: "gen_support",
         model: "generative",
         about: "support F1 and exact-support rate vs step",
         panels: (1, 2),
-        make: generative::support,
+        make: Maker::Sized(crate::generative::figures::support_figure),
     },
     FigureSpec {
         name: "gen_rate",
         model: "generative",
         about: "measured vs predicted contraction rate over a sweep of η",
         panels: (1, 1),
-        make: generative::rate,
+        make: Maker::Sized(crate::generative::figures::rate_figure),
     },
     FigureSpec {
         name: "ntk_loss",
@@ -234,42 +251,42 @@ pub static FIGURES: &[FigureSpec] = &[
         about:
             "training loss vs step for m = 10², 10³, 10⁴, weak and joint, L_pred and the λ_min rate",
         panels: (1, 2),
-        make: ntk::loss,
+        make: Maker::Sized(crate::ntk::figures::loss_vs_step),
     },
     FigureSpec {
         name: "ntk_gram",
         model: "ntk",
         about: "Gram error and λ_min ratio vs m; λ_min(H(t)) along training",
         panels: (1, 3),
-        make: ntk::gram,
+        make: Maker::Sized(crate::ntk::figures::gram_convergence),
     },
     FigureSpec {
         name: "ntk_movement",
         model: "ntk",
         about: "relative weight movement vs m: weak, joint (slope −½), tied (growing)",
         panels: (1, 1),
-        make: ntk::movement,
+        make: Maker::Sized(crate::ntk::figures::weight_movement),
     },
     FigureSpec {
         name: "ntk_success",
         model: "ntk",
         about: "success fraction and median L_T/L_0 vs m at a common η, weak vs joint",
         panels: (1, 2),
-        make: ntk::success,
+        make: Maker::Sized(crate::ntk::figures::success),
     },
     FigureSpec {
         name: "ntk_tied",
         model: "ntk",
         about: "tied: deviation of u₀ from (√m/2)x vs m; the trained map off the training set",
         panels: (1, 2),
-        make: ntk::tied,
+        make: Maker::Sized(crate::ntk::figures::tied),
     },
     FigureSpec {
         name: "ntk_memorisation",
         model: "ntk",
         about: "distance of the trained joint network to the kernel predictor vs m",
         panels: (1, 1),
-        make: ntk::memorisation,
+        make: Maker::Sized(crate::ntk::figures::memorisation),
     },
 ];
 
@@ -285,10 +302,12 @@ pub fn figure(name: &str) -> Result<&'static FigureSpec> {
 }
 
 /// Write the figures (all, or those named in `only`) into `out`; returns their names.
-/// `progress(1)` is called after each figure (and `progress(0)` while one is made).
+/// `quick` builds the small versions where a figure has one (tests). `progress(1)` is called
+/// after each figure (and `progress(0)` while one is made).
 pub fn reproduce(
     out: &Path,
     only: &[String],
+    quick: bool,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<String>> {
     let specs: Vec<&FigureSpec> = if only.is_empty() {
@@ -299,10 +318,11 @@ pub fn reproduce(
     // The figures count in whole figures; their inner work reaches `progress` as 0 units, so
     // a caller (the Python bindings' Ctrl-C) can stop it between two of its steps.
     let tick = |_: u64| progress(0);
-    let ctx = Ctx::new(&tick);
+    let mut ctx = Ctx::new(&tick);
+    ctx.quick = quick;
     let mut written = Vec::new();
     for spec in specs {
-        let fig = (spec.make)(&ctx)?;
+        let fig = spec.build(&ctx)?;
         write_figure(&fig, &out.join(spec.name))?;
         written.push(spec.name.to_string());
         progress(1);
