@@ -169,12 +169,13 @@ def sweep(config, progress=False):
         return _aedyn.sweep(_config(config), p)
 
 
-def reproduce(names=None, out="plots", progress=False):
+def reproduce(names=None, out="plots", quick=False, progress=False):
     """Write the paper-style figures (`aedyn reproduce`): all, or the given names (see
-    `aedyn.figures()`), each as PNG, SVG and the CSV of its plotted data in `out`.
-    Returns the names written. The figures are drawn in Rust; results of the other
-    functions plot directly with matplotlib (see examples/quickstart.py)."""
+    `aedyn.figures()`), each as PNG, SVG and the CSV of its plotted data in `out`; `quick`
+    draws the small versions where a figure has one. Returns the names written. The
+    figures are drawn in Rust; results of the other functions plot directly with matplotlib
+    (see examples/quickstart.py)."""
     if isinstance(names, str):
         names = [names]
     with _Progress(progress, "reproduce") as p:
-        return _aedyn.reproduce(None if names is None else list(names), str(out), p)
+        return _aedyn.reproduce(None if names is None else list(names), str(out), quick, p)

@@ -1010,17 +1010,18 @@ fn sweep(
     })
 }
 
-/// reproduce(names=None, out="plots", progress=None)
+/// reproduce(names=None, out="plots", quick=False, progress=None)
 ///
 /// Write the paper-style figures (all, or those named) into `out`, each as PNG, SVG and
-/// the CSV of its plotted data (`aedyn reproduce`). Returns the names written. `figures()`
-/// lists them.
+/// the CSV of its plotted data (`aedyn reproduce`); `quick` draws the small versions where a
+/// figure has one (`--quick`). Returns the names written. `figures()` lists them.
 #[pyfunction]
-#[pyo3(signature = (names=None, out=PathBuf::from("plots"), progress=None))]
+#[pyo3(signature = (names=None, out=PathBuf::from("plots"), quick=false, progress=None))]
 fn reproduce(
     py: Python<'_>,
     names: Option<Vec<String>>,
     out: PathBuf,
+    quick: bool,
     progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Vec<String>> {
     let names = names.unwrap_or_default();
@@ -1033,7 +1034,7 @@ fn reproduce(
         names.len()
     } as u64;
     run_interruptible(py, progress, total, move |p| {
-        aedyn::reproduce::reproduce(&out, &names, false, p)
+        aedyn::reproduce::reproduce(&out, &names, quick, p)
     })
 }
 

@@ -131,3 +131,26 @@ def test_pandas_frame_has_every_column(config_file):
     df = result.to_pandas()
     assert isinstance(df, pd.DataFrame)
     assert list(df.columns) == result.table.keys() and len(df) == len(result)
+
+
+def test_reproduce_draws_the_cli_figures(cli, tmp_path):
+    names = ["gen_support", "ntk_tied"]
+    assert {n for n, _, _ in aedyn.figures()} >= set(names)
+    assert aedyn.reproduce(names, out=tmp_path / "py", quick=True) == names
+    cli("reproduce", "--quick", "--only", ",".join(names), "--out", tmp_path / "cli")
+    for n in names:
+        for ext in ("csv", "svg", "png"):
+            assert (tmp_path / "py" / f"{n}.{ext}").read_bytes() == (tmp_path / "cli" / f"{n}.{ext}").read_bytes()
+
+
+def test_progress_reports_every_unit(config_file, capsys):
+    cfg = aedyn.Config.from_file(str(config_file("autoencoder")))
+    calls = []
+    result = aedyn.simulate(cfg, progress=lambda done, total: calls.append((done, total)))
+    total = calls[-1][1]
+    assert total > 0 and calls[-1][0] == total
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    assert len(result) > 0
+    aedyn.theory(cfg, progress=True)  # a tqdm bar, or a line on stderr without tqdm
+    err = capsys.readouterr().err
+    assert "theory" in err
