@@ -8,7 +8,7 @@ use aedyn::commands::run_comparison;
 fn main() -> anyhow::Result<()> {
     let mut params = Params::default(); // erf, K = 2, θ = (25, 9)/35, η = 0.4
     params.output.t_max = 50.0;
-    params.simulation.test_samples = 0; // the exact ε_g from the order parameters suffices
+    params.simulation.test_samples = aedyn::autoencoder::params::TestSamples::Count(0); // the exact ε_g from the order parameters suffices
     let exp = params.check()?;
     let (cmp, sim) = run_comparison(&exp, Some(4), &|_| {})?;
     let te = cmp.summary("test_error").expect("compared");

@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 use crate::base::compare::{Comparison, Validation, ValidationRow};
 use crate::base::model::{Dynamics, Progress, Run, Source};
 use crate::base::runner::{run_seeds, split, SeedStatus};
-use crate::base::table::{csv, Table};
+use crate::base::table::{OutputFormat, Table};
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 
@@ -150,6 +150,22 @@ impl OutDir {
         write_atomic(&self.tmp.join(name), bytes)
     }
 
+    /// Write tables into the folder as `<stem>.<ext>` in `format`, buffered (`.npy`: with
+    /// its `<stem>.columns.txt`). Returns the written file names.
+    pub fn write_table(
+        &self,
+        stem: &str,
+        format: OutputFormat,
+        tables: &[(Option<u64>, &Table)],
+    ) -> Result<Vec<String>> {
+        let files = format.file_names(stem);
+        crate::io::write_atomic_with(&self.tmp.join(&files[0]), |w| format.write(w, tables))?;
+        if let Some(columns) = files.get(1) {
+            self.write(columns, crate::base::table::npy_columns(tables).as_bytes())?;
+        }
+        Ok(files)
+    }
+
     /// Put the finished folder in place of the target: on Linux one atomic exchange
     /// (`renameat2(RENAME_EXCHANGE)`), so `--out` holds the old run or the new one at every
     /// instant; elsewhere two renames.
@@ -260,8 +276,8 @@ fn pretty(v: &Value) -> Vec<u8> {
     serde_json::to_vec_pretty(v).expect("serialisable record")
 }
 
-/// CSV tables by file stem: each the tables of its runs, labelled with the run's seed when
-/// the CSV has a `seed` column.
+/// Tables by file stem: each the tables of its runs, labelled with the run's seed when the
+/// file has a `seed` column.
 pub type Tables<'a> = Vec<(String, Vec<(Option<u64>, &'a Table)>)>;
 
 /// A command's finished result in memory: everything its output folder holds, before
@@ -272,8 +288,10 @@ pub trait Output: Send + Sync {
     /// The record file's name (`run.json`, `compare.json`, `validate.json`) and its content,
     /// complete with the list of files.
     fn record(&self) -> (&'static str, &Value);
-    /// The CSV tables (`theory.csv`, `sim.csv`, the model's extra tables, …).
+    /// The tables (`theory`, `sim`, the model's extra tables, …), by file stem.
     fn tables(&self) -> Tables<'_>;
+    /// The format the tables are written in.
+    fn format(&self) -> OutputFormat;
     /// Write the files other than the tables and the record (figures, the runs' own files).
     fn write_files(&self, dir: &OutDir) -> Result<()>;
 
@@ -281,7 +299,7 @@ pub trait Output: Send + Sync {
     fn write_into(&self, dir: &OutDir) -> Result<()> {
         self.write_files(dir)?;
         for (stem, tables) in self.tables() {
-            dir.write(&format!("{stem}.csv"), csv(&tables).as_bytes())?;
+            dir.write_table(&stem, self.format(), &tables)?;
         }
         let (name, record) = self.record();
         dir.write(name, &pretty(record))
@@ -333,10 +351,10 @@ fn run_tables<'a>(main: &str, runs: &[&'a Run], seeded: bool) -> Tables<'a> {
 
 /// The file names of tables and of the runs' own files, in writing order (`files` of a
 /// record).
-fn file_names(tables: &Tables, runs: &[&Run]) -> Vec<String> {
+fn file_names(tables: &Tables, format: OutputFormat, runs: &[&Run]) -> Vec<String> {
     tables
         .iter()
-        .map(|(stem, _)| format!("{stem}.csv"))
+        .flat_map(|(stem, _)| format.file_names(stem))
         .chain(
             runs.iter()
                 .flat_map(|r| r.files.iter().map(|(n, _)| n.clone())),
@@ -371,6 +389,7 @@ pub fn simulation_work(exp: &dyn Dynamics, seeds: Option<usize>) -> u64 {
 pub struct TheoryOutput {
     /// The limit theory from replicate 0's initial state.
     pub run: Run,
+    format: OutputFormat,
     record: Value,
 }
 
@@ -383,6 +402,10 @@ impl Output for TheoryOutput {
         run_tables("theory", &[&self.run], false)
     }
 
+    fn format(&self) -> OutputFormat {
+        self.format
+    }
+
     fn write_files(&self, dir: &OutDir) -> Result<()> {
         write_run_files(dir, &[&self.run])
     }
@@ -393,7 +416,8 @@ pub fn run_theory(exp: &dyn Dynamics, progress: Progress) -> Result<TheoryOutput
     let start = Instant::now();
     let seed = exp.replicate_seed(0);
     let run = exp.theory(seed, progress)?;
-    let files = file_names(&run_tables("theory", &[&run], false), &[&run]);
+    let format = exp.output_format();
+    let files = file_names(&run_tables("theory", &[&run], false), format, &[&run]);
     let record = record(
         "theory",
         exp,
@@ -405,7 +429,11 @@ pub fn run_theory(exp: &dyn Dynamics, progress: Progress) -> Result<TheoryOutput
             "files": files,
         }),
     );
-    Ok(TheoryOutput { run, record })
+    Ok(TheoryOutput {
+        run,
+        format,
+        record,
+    })
 }
 
 /// `aedyn theory`: the limit theory from replicate 0's initial state → `out/theory.csv`,
@@ -455,6 +483,7 @@ pub fn run_simulation(
 pub struct SimulationOutput {
     /// The replicates.
     pub sim: Simulation,
+    format: OutputFormat,
     record: Value,
 }
 
@@ -473,6 +502,10 @@ impl Output for SimulationOutput {
         run_tables("sim", &self.runs(), true)
     }
 
+    fn format(&self) -> OutputFormat {
+        self.format
+    }
+
     fn write_files(&self, dir: &OutDir) -> Result<()> {
         write_run_files(dir, &self.runs())
     }
@@ -486,7 +519,8 @@ pub fn run_simulate(
 ) -> Result<SimulationOutput> {
     let sim = run_simulation(exp, seeds, progress)?;
     let runs: Vec<&Run> = sim.runs.iter().collect();
-    let files = file_names(&run_tables("sim", &runs, true), &runs);
+    let format = exp.output_format();
+    let files = file_names(&run_tables("sim", &runs, true), format, &runs);
     let record = record(
         "simulate",
         exp,
@@ -499,7 +533,11 @@ pub fn run_simulate(
             "files": files,
         }),
     );
-    Ok(SimulationOutput { sim, record })
+    Ok(SimulationOutput {
+        sim,
+        format,
+        record,
+    })
 }
 
 /// `aedyn simulate`: finite-size training of every replicate in parallel → `out/sim.csv`
@@ -551,6 +589,7 @@ pub struct ComparisonOutput {
     pub sim: Simulation,
     per_seed: bool,
     figure: Option<crate::plot::Figure>,
+    format: OutputFormat,
     record: Value,
 }
 
@@ -565,8 +604,8 @@ impl Output for ComparisonOutput {
         ("compare.json", &self.record)
     }
 
-    /// `sim.csv` and the model's extra tables, then `theory.csv` (with a `seed` column when
-    /// the theory depends on the seed, else once).
+    /// `sim` and the model's extra tables, then `theory` (with a `seed` column when the
+    /// theory depends on the seed, else once).
     fn tables(&self) -> Tables<'_> {
         let mut tables = run_tables("sim", &self.sims(), true);
         let theory = if self.per_seed {
@@ -577,6 +616,10 @@ impl Output for ComparisonOutput {
         };
         tables.push(("theory".into(), theory));
         tables
+    }
+
+    fn format(&self) -> OutputFormat {
+        self.format
     }
 
     fn write_files(&self, dir: &OutDir) -> Result<()> {
@@ -604,8 +647,9 @@ pub fn run_compare(
         vec![&cmp.pairs[0].1]
     };
     let sims: Vec<&Run> = cmp.pairs.iter().map(|(s, _)| s).collect();
-    let mut files = file_names(&run_tables("sim", &sims, true), &sims);
-    files.push("theory.csv".into());
+    let format = exp.output_format();
+    let mut files = file_names(&run_tables("sim", &sims, true), format, &sims);
+    files.extend(format.file_names("theory"));
     if figure.is_some() {
         files.extend(["compare.png", "compare.svg", "compare.csv"].map(String::from));
     }
@@ -631,6 +675,7 @@ pub fn run_compare(
         sim,
         per_seed,
         figure,
+        format,
         record: rec,
     })
 }
@@ -703,6 +748,11 @@ impl Output for ValidationOutput {
 
     fn tables(&self) -> Tables<'_> {
         vec![("validate".into(), vec![(None, &self.table)])]
+    }
+
+    /// Always CSV: a handful of rows.
+    fn format(&self) -> OutputFormat {
+        OutputFormat::Csv
     }
 
     /// The log–log figure `validate.png` + `.svg`, its plotted data as

@@ -16,7 +16,7 @@ const MAX_NORM_DEV_D1000: f64 = 0.05;
 fn norm_dev(dim: usize, seeds: usize) -> (f64, f64) {
     let mut c = Params::default();
     c.data.dim = dim;
-    c.simulation.test_samples = 0;
+    c.simulation.test_samples = aedyn::autoencoder::params::TestSamples::Count(0);
     let exp = c.check().unwrap();
     let (cmp, _) = aedyn::commands::run_comparison(&exp, Some(seeds), &|_| {}).unwrap();
     assert!(cmp.failed.is_empty(), "{:?}", cmp.failed);

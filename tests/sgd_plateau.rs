@@ -24,7 +24,7 @@ fn erf_autoencoder_passes_through_the_pca_plateaus() {
     c.output.t_max = 100.0;
     c.output.points = 201;
     c.output.spacing = Spacing::Linear;
-    c.simulation.test_samples = 0;
+    c.simulation.test_samples = aedyn::autoencoder::params::TestSamples::Count(0);
     let exp = c.check().unwrap();
     assert_eq!(exp.model.lr, 0.4);
     assert_eq!(exp.config.init.std, 0.1);

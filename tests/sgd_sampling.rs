@@ -218,3 +218,71 @@ fn exact_test_error_matches_the_empirical_one() {
         );
     }
 }
+
+/// Agreement of the default (`test_samples = "auto"`) empirical test error with the exact
+/// one, in units of its standard error. 4: for a correct estimator |z| > 4 has probability
+/// 6e-5 per case (Gaussian limit; the per-sample loss is a sum of many terms), and a fixed
+/// seed makes the outcome reproducible — a real bias (wrong kernel, wrong block handling)
+/// of 1 % of ε_g is ≳ 1 s.e. at the auto count and shows over the five cases and times.
+const K_AUTO_SE: f64 = 4.0;
+
+#[test]
+fn auto_test_error_agrees_with_the_exact_one_within_its_standard_error() {
+    use aedyn::autoencoder::params::TestSamples;
+    use aedyn::autoencoder::sgd::{
+        AUTO_MAX_TEST_SAMPLES, AUTO_MIN_TEST_SAMPLES, AUTO_RELATIVE_STD_ERR,
+    };
+    // Untied erf (the default), tied, a trained bias, minibatches: every decoder and encoder
+    // path of the block evaluation; two times each (initial, trained).
+    let cases = [
+        "",
+        "[network]\ntied = true\n[init]\nstd = 0.03\n",
+        "[network]\nactivation = \"relu\"\n[training]\nbias_lr = 0.4\n",
+        "[training]\nbatch = 3\n",
+        "[network]\nhidden = 5\n",
+    ];
+    for extra in cases {
+        let mut c = Params::from_toml(extra, std::path::Path::new("test.toml")).unwrap();
+        c.data.dim = 300;
+        if c.network.hidden == 5 {
+            (c.data.dim, c.data.spikes) = (2000, vec![5.0, 4.0, 3.0, 2.0, 1.0]);
+        }
+        assert_eq!(c.simulation.test_samples, TestSamples::Auto, "the default");
+        let exp = c.check().unwrap();
+        let sim = Simulator::new(&exp).unwrap();
+        let seed = exp.replicate_seed(0);
+        let mut net = sim.initial_network(seed).unwrap();
+        let mut inputs = aedyn::autoencoder::sgd::InputStream::new(sim.source(), rng_for(9, 0));
+        for steps in [0, 3 * c.data.dim] {
+            for _ in 0..steps {
+                net.train_step(&mut inputs);
+            }
+            let exact = sim.measure(&net).unwrap().test_error;
+            let emp = sim
+                .test_error_estimate(&net, seed, TestSamples::Auto)
+                .unwrap();
+            let z = (emp.mean - exact) / emp.std_err;
+            eprintln!(
+                "{extra:?} after {steps} steps: exact {exact:.6}, empirical {:.6} ± {:.6} \
+                 ({} samples): {z:+.2} s.e.",
+                emp.mean, emp.std_err, emp.samples
+            );
+            assert!(z.abs() < K_AUTO_SE, "{extra:?}: {exact} vs {emp:?}");
+            assert!((AUTO_MIN_TEST_SAMPLES..=AUTO_MAX_TEST_SAMPLES).contains(&emp.samples));
+            // The target is met unless the count hit its cap (×1.2: the pilot's variance
+            // is itself an estimate).
+            assert!(
+                emp.samples == AUTO_MAX_TEST_SAMPLES
+                    || emp.std_err <= 1.2 * AUTO_RELATIVE_STD_ERR * emp.mean,
+                "{emp:?}"
+            );
+            // The same inputs at every call: the same estimate.
+            assert_eq!(
+                sim.test_error_estimate(&net, seed, TestSamples::Auto),
+                Some(emp)
+            );
+            let fixed = sim.empirical_test_error(&net, seed, emp.samples);
+            assert_eq!(fixed, emp, "an explicit count of the same size");
+        }
+    }
+}

@@ -201,6 +201,10 @@ impl Dynamics for Experiment {
         self.sim.seeds
     }
 
+    fn output_format(&self) -> crate::base::table::OutputFormat {
+        self.config.output.format
+    }
+
     fn replicate_seed(&self, j: usize) -> u64 {
         Experiment::replicate_seed(self, j)
     }

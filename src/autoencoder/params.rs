@@ -13,7 +13,8 @@ use crate::activation::Activation;
 use crate::autoencoder::model::{Model, Rule};
 use crate::autoencoder::theory::{InitialState, Tolerances};
 use crate::autoencoder::trajectory::GroupDensity;
-use crate::base::grid::TimeGrid;
+use crate::base::grid::{Spacing, TimeGrid};
+use crate::base::table::OutputFormat;
 use crate::dataset::{Centering, DataFormat, Dataset, Sampling};
 use crate::error::{Error, Result};
 use crate::io;
@@ -237,6 +238,58 @@ impl Default for TheoryConfig {
     }
 }
 
+/// How many held-out inputs measure the empirical test error (`simulation.test_samples`):
+/// `"auto"` or a number (0: none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TestSamples {
+    /// Enough for a target standard error (see `sgd::auto_test_samples`).
+    #[default]
+    Auto,
+    /// Exactly this many (0: no empirical test error).
+    Count(usize),
+}
+
+impl Serialize for TestSamples {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            TestSamples::Auto => s.serialize_str("auto"),
+            TestSamples::Count(n) => s.serialize_u64(*n as u64),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TestSamples {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = TestSamples;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"auto\" or a number of samples ≥ 0")
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<Self::Value, E> {
+                match v {
+                    "auto" => Ok(TestSamples::Auto),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
+                usize::try_from(v)
+                    .map(TestSamples::Count)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+                usize::try_from(v)
+                    .map(TestSamples::Count)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// `[simulation]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -244,15 +297,61 @@ pub struct SimulationConfig {
     /// Number of replicates.
     pub seeds: usize,
     /// Held-out test inputs.
-    pub test_samples: usize,
+    pub test_samples: TestSamples,
 }
 
 impl Default for SimulationConfig {
     fn default() -> Self {
         SimulationConfig {
             seeds: 1,
-            test_samples: 10_000,
+            test_samples: TestSamples::Auto,
         }
+    }
+}
+
+/// `[output]`: the output times (as [`TimeGrid`]) and the tables' file format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutputConfig {
+    /// Last time.
+    pub t_max: f64,
+    /// Number of output times, 0 and `t_max` included.
+    pub points: usize,
+    /// Spacing.
+    pub spacing: Spacing,
+    /// First positive time (log spacing).
+    pub t_min: f64,
+    /// File format of the trajectory tables.
+    pub format: OutputFormat,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        let g = TimeGrid::default();
+        OutputConfig {
+            t_max: g.t_max,
+            points: g.points,
+            spacing: g.spacing,
+            t_min: g.t_min,
+            format: OutputFormat::Csv,
+        }
+    }
+}
+
+impl OutputConfig {
+    /// The time grid of the section.
+    pub fn grid(&self) -> TimeGrid {
+        TimeGrid {
+            t_max: self.t_max,
+            points: self.points,
+            spacing: self.spacing,
+            t_min: self.t_min,
+        }
+    }
+
+    /// The output times (see [`TimeGrid::times`]).
+    pub fn times(&self, section: &str) -> Result<Vec<f64>> {
+        self.grid().times(section)
     }
 }
 
@@ -269,7 +368,7 @@ pub struct Params {
     /// `[init]`.
     pub init: InitConfig,
     /// `[output]`.
-    pub output: TimeGrid,
+    pub output: OutputConfig,
     /// `[theory]`.
     pub theory: TheoryConfig,
     /// `[simulation]`.
@@ -303,8 +402,8 @@ pub struct SimSettings {
     /// Minibatch size B: one step averages B per-sample gradients (the ODE does not depend
     /// on B; B > 1 only reduces the SGD noise).
     pub batch: usize,
-    /// Held-out inputs of the empirical test error (0: none).
-    pub test_samples: usize,
+    /// Held-out inputs of the empirical test error.
+    pub test_samples: TestSamples,
     /// How a real data set's samples are drawn.
     pub sampling: Sampling,
     /// Default number of replicates.

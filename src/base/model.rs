@@ -101,6 +101,11 @@ pub trait Dynamics: Send + Sync {
     fn theory_per_seed(&self) -> bool {
         true
     }
+    /// The file format of the trajectory tables (`output.format`; CSV unless the model
+    /// offers a choice).
+    fn output_format(&self) -> crate::base::table::OutputFormat {
+        crate::base::table::OutputFormat::Csv
+    }
     /// The observables compared between simulation and theory, as (simulation column,
     /// theory column) — usually the same name; the first is the headline observable (its
     /// deviation is what `validate` fits by default).

@@ -72,15 +72,94 @@ impl Table {
 const EXACT_INTEGER: f64 = 9.007_199_254_740_992e15;
 
 /// Append one CSV cell: integers as integers (steps, indices, counts), other values as the
-/// shortest decimal that reads back to the same f64; empty for `NaN`.
+/// shortest decimal that reads back to the same f64 (exactly Rust's `{:?}` text: decimal
+/// notation for 1e-4 ≤ |v| < 1e16, else `d.ddde±x`); empty for `NaN`. Integers and
+/// shortest digits come from `itoa` and `ryu`, many times faster than `core::fmt`.
 pub fn push_cell(out: &mut String, v: f64) {
     if v.is_nan() {
         return;
     }
     if v.fract() == 0.0 && v.abs() < EXACT_INTEGER {
-        let _ = write!(out, "{}", v as i64);
-    } else {
+        out.push_str(itoa::Buffer::new().format(v as i64));
+    } else if (1e-5..1e-4).contains(&v.abs()) || short_exact_decimal(v) {
+        // ryu writes 1e-5 ≤ |v| < 1e-4 as 0.0000ddd, where `{:?}` (the format this writer
+        // has always had) uses the exponent form; and where two shortest decimals are
+        // equally close (v's exact decimal is one digit longer, ending in 5) ryu rounds the
+        // tie to even, `{:?}` up. Such values are rare: leave them to `{:?}`.
         let _ = write!(out, "{v:?}");
+    } else {
+        out.push_str(ryu::Buffer::new().format(v));
+    }
+}
+
+/// True when the exact decimal value of `v` (finite, non-zero) may have fewer than 19
+/// significant digits (a bound: `v = m·2^e` with m odd has the digits of `m·5^{−e}` for
+/// e < 0, at most those of `v` for e ≥ 0) — the only values whose shortest decimal can be
+/// a tie between two candidates.
+fn short_exact_decimal(v: f64) -> bool {
+    let bits = v.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i64;
+    let fraction = bits & ((1 << 52) - 1);
+    let (m, e) = if biased == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1 << 52), biased - 1075)
+    };
+    if m == 0 {
+        return true;
+    }
+    let tz = m.trailing_zeros();
+    let (odd, e2) = (m >> tz, e + i64::from(tz));
+    let digits = (odd as f64).log10()
+        + if e2 >= 0 {
+            e2 as f64 * std::f64::consts::LOG10_2
+        } else {
+            -e2 as f64 * 5f64.log10()
+        };
+    digits < 19.0
+}
+
+/// The file format of the trajectory tables (`output.format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// Text, one row per line ([`csv`]).
+    #[default]
+    Csv,
+    /// NumPy's binary `.npy`: one 2-D array, its column names in `<name>.columns.txt`
+    /// ([`npy`], [`npy_columns`]).
+    Npy,
+}
+
+impl OutputFormat {
+    /// The file extension (without the dot).
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Csv => "csv",
+            OutputFormat::Npy => "npy",
+        }
+    }
+
+    /// The files of a table named `stem` in this format: the table, and for `.npy` its
+    /// column names (`<stem>.columns.txt`).
+    pub fn file_names(self, stem: &str) -> Vec<String> {
+        let mut files = vec![format!("{stem}.{}", self.extension())];
+        if self == OutputFormat::Npy {
+            files.push(format!("{stem}.columns.txt"));
+        }
+        files
+    }
+
+    /// Write `tables` in this format (see [`csv_to`], [`npy`]).
+    pub fn write(
+        self,
+        w: &mut dyn std::io::Write,
+        tables: &[(Option<u64>, &Table)],
+    ) -> std::io::Result<()> {
+        match self {
+            OutputFormat::Csv => csv_to(w, tables),
+            OutputFormat::Npy => npy(w, tables),
+        }
     }
 }
 
@@ -88,42 +167,109 @@ pub fn push_cell(out: &mut String, v: f64) {
 /// `labelled` gives each table an optional seed; when any is `Some`, a leading `seed` column
 /// is written.
 pub fn csv(tables: &[(Option<u64>, &Table)]) -> String {
+    let mut out = Vec::new();
+    csv_to(&mut out, tables).expect("writing to memory");
+    String::from_utf8(out).expect("CSV text is UTF-8")
+}
+
+/// [`csv`], written line by line to `w` (wrap a file in a `BufWriter`).
+pub fn csv_to(w: &mut dyn std::io::Write, tables: &[(Option<u64>, &Table)]) -> std::io::Result<()> {
     let Some((_, first)) = tables.first() else {
-        return String::new();
+        return Ok(());
     };
     let with_seed = tables.iter().any(|(s, _)| s.is_some());
-    let rows: usize = tables.iter().map(|(_, t)| t.len()).sum();
-    let mut out = String::with_capacity(64 + rows * (first.names.len() + 2) * 20);
+    let mut line = String::with_capacity(64 + (first.names.len() + 2) * 24);
     if with_seed {
-        out.push_str("seed,");
+        line.push_str("seed,");
     }
-    out.push_str(&first.index_name);
+    line.push_str(&first.index_name);
     for n in &first.names {
-        out.push(',');
-        out.push_str(n);
+        line.push(',');
+        line.push_str(n);
     }
-    out.push('\n');
+    line.push('\n');
+    w.write_all(line.as_bytes())?;
     for (seed, t) in tables {
         debug_assert_eq!(
             t.names, first.names,
             "tables of one CSV share their columns"
         );
         for (i, row) in t.index.iter().zip(&t.rows) {
+            line.clear();
             if with_seed {
                 if let Some(s) = seed {
-                    let _ = write!(out, "{s}");
+                    line.push_str(itoa::Buffer::new().format(*s));
                 }
-                out.push(',');
+                line.push(',');
             }
-            push_cell(&mut out, *i);
+            push_cell(&mut line, *i);
             for v in row {
-                out.push(',');
-                push_cell(&mut out, *v);
+                line.push(',');
+                push_cell(&mut line, *v);
             }
+            line.push('\n');
+            w.write_all(line.as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+/// The column names of [`npy`]'s array, one per line (`seed` first when any table has a
+/// seed, then the index column and the named columns): the `.columns.txt` beside it.
+pub fn npy_columns(tables: &[(Option<u64>, &Table)]) -> String {
+    let mut out = String::new();
+    if let Some((_, t)) = tables.first() {
+        if tables.iter().any(|(s, _)| s.is_some()) {
+            out.push_str("seed\n");
+        }
+        for n in std::iter::once(&t.index_name).chain(&t.names) {
+            out.push_str(n);
             out.push('\n');
         }
     }
     out
+}
+
+/// The tables as one NumPy `.npy` array of `<f8`, rows × columns in C order
+/// (`numpy.load(path)`; the column names are [`npy_columns`]): one row per table row, the
+/// columns `seed` (when any table has a seed; NaN for a table without), the index and every
+/// named column, missing values `NaN`. A plain 2-D array rather than a structured one:
+/// NumPy refuses headers over 10 kB by default, and a structured array of the wide tables
+/// (hundreds of columns) has one.
+pub fn npy(w: &mut dyn std::io::Write, tables: &[(Option<u64>, &Table)]) -> std::io::Result<()> {
+    let with_seed = tables.iter().any(|(s, _)| s.is_some());
+    let width = tables.first().map_or(0, |(_, t)| t.names.len() + 1) + usize::from(with_seed);
+    let rows: usize = tables.iter().map(|(_, t)| t.len()).sum();
+    let mut header =
+        format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows}, {width}), }}");
+    // Magic (6) + version 1.0 (2) + length (2) + header + '\n', padded with spaces to a
+    // multiple of 64 bytes.
+    let total = (10 + header.len() + 1).div_ceil(64) * 64;
+    header.extend(std::iter::repeat_n(' ', total - 10 - header.len() - 1));
+    header.push('\n');
+    w.write_all(b"\x93NUMPY\x01\x00")?;
+    w.write_all(&(header.len() as u16).to_le_bytes())?;
+    w.write_all(header.as_bytes())?;
+    let mut record = Vec::with_capacity(8 * width);
+    for (seed, t) in tables {
+        debug_assert_eq!(
+            t.names.len() + 1 + usize::from(with_seed),
+            width,
+            "tables of one file share their columns"
+        );
+        for (i, row) in t.index.iter().zip(&t.rows) {
+            record.clear();
+            if with_seed {
+                record.extend(seed.map_or(f64::NAN, |s| s as f64).to_le_bytes());
+            }
+            record.extend(i.to_le_bytes());
+            for v in row {
+                record.extend(v.to_le_bytes());
+            }
+            w.write_all(&record)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -157,5 +303,86 @@ mod tests {
             .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
             .collect();
         assert_eq!(back, v);
+    }
+
+    /// The fast formatter writes exactly what `{:?}` wrote before it: same text for random
+    /// bit patterns (every exponent) and for the edges of the notation switches.
+    #[test]
+    fn cells_equal_the_debug_format_and_round_trip() {
+        use rand::{Rng as _, SeedableRng as _};
+        let old = |v: f64| -> String {
+            if v.is_nan() {
+                String::new()
+            } else if v.fract() == 0.0 && v.abs() < EXACT_INTEGER {
+                format!("{}", v as i64)
+            } else {
+                format!("{v:?}")
+            }
+        };
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7);
+        let mut values: Vec<f64> = (0..200_000)
+            .map(|_| f64::from_bits(rng.random::<u64>()))
+            .collect();
+        // Decimal-looking values of every magnitude, and the notation edges.
+        values.extend((0..200_000).map(|i| {
+            let e = (i % 40) - 20;
+            rng.random::<f64>() * 10f64.powi(e)
+        }));
+        for e in [1e-5, 1e-4, 1e15, 1e16, 1e17, EXACT_INTEGER] {
+            for v in [
+                e,
+                f64::from_bits(e.to_bits() - 1),
+                f64::from_bits(e.to_bits() + 1),
+            ] {
+                values.extend([v, -v, v + 0.5]);
+            }
+        }
+        values.extend([
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+            5e-324,
+        ]);
+        for v in values {
+            let mut cell = String::new();
+            push_cell(&mut cell, v);
+            assert_eq!(cell, old(v), "{:e} ({:#x})", v, v.to_bits());
+            if v.is_finite() {
+                let back: f64 = cell.parse().unwrap();
+                assert!(back == v, "{v:e} → {cell}");
+            }
+        }
+    }
+
+    /// The `.npy` array: a valid header (read by `npyz`), the cells in row order, and its
+    /// column names.
+    #[test]
+    fn npy_holds_every_cell() {
+        let mut t = Table::new("time", vec!["loss".into(), "q_0_0".into()]);
+        t.push(0.0, vec![1.5, f64::NAN]);
+        t.push(0.25, vec![0.1, -3.0]);
+        let mut u = t.clone();
+        u.rows[1][0] = 7.0;
+        let tables = [(Some(3), &t), (Some(4), &u)];
+        let mut bytes = Vec::new();
+        npy(&mut bytes, &tables).unwrap();
+        assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+        let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        assert_eq!((10 + hlen) % 64, 0);
+        let file = npyz::NpyFile::new(&bytes[..]).unwrap();
+        assert_eq!(file.shape(), &[4, 4]);
+        let data: Vec<f64> = file.into_vec().unwrap();
+        assert_eq!(&data[4..8], &[3.0, 0.25, 0.1, -3.0]);
+        assert_eq!(&data[12..16], &[4.0, 0.25, 7.0, -3.0]);
+        assert_eq!(&data[..3], &[3.0, 0.0, 1.5]);
+        assert!(data[3].is_nan());
+        assert_eq!(npy_columns(&tables), "seed\ntime\nloss\nq_0_0\n");
+        let mut bytes = Vec::new();
+        npy(&mut bytes, &[(None, &t)]).unwrap();
+        let file = npyz::NpyFile::new(&bytes[..]).unwrap();
+        assert_eq!(file.shape(), &[2, 3]);
+        assert_eq!(npy_columns(&[(None, &t)]), "time\nloss\nq_0_0\n");
     }
 }

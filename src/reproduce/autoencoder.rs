@@ -166,7 +166,7 @@ pub fn sequential_config() -> Params {
     c.output.t_max = 300.0;
     c.output.points = 61;
     c.simulation.seeds = 4;
-    c.simulation.test_samples = 0;
+    c.simulation.test_samples = crate::autoencoder::params::TestSamples::Count(0);
     c
 }
 
@@ -245,7 +245,7 @@ pub fn activations(ctx: &Ctx) -> Result<Figure> {
             crate::activation::Activation::from_name(act).expect("known activation");
         c.output.t_max = 1000.0;
         c.output.points = 61;
-        c.simulation.test_samples = 0;
+        c.simulation.test_samples = crate::autoencoder::params::TestSamples::Count(0);
         c.simulation.seeds = 1;
         let (exp, cmp) = run_compare(&c, progress)?;
         let (run, th) = &cmp.pairs[0];
@@ -395,7 +395,7 @@ pub fn order_params(ctx: &Ctx) -> Result<Figure> {
 /// Agreement of theory and SGD against D with the fitted exponent.
 pub fn validate(ctx: &Ctx) -> Result<Figure> {
     let mut c = Params::default();
-    c.simulation.test_samples = 0;
+    c.simulation.test_samples = crate::autoencoder::params::TestSamples::Count(0);
     let table = toml::Table::try_from(&c).map_err(|e| crate::Error::InvalidState(e.to_string()))?;
     let v = crate::commands::run_validation(
         &table,

@@ -24,7 +24,7 @@ pub use network::Network;
 
 use crate::activation::{test_error, KernelEvaluator};
 use crate::autoencoder::model::Model;
-use crate::autoencoder::params::Experiment;
+use crate::autoencoder::params::{Experiment, TestSamples};
 use crate::autoencoder::trajectory::{GroupDensity, OrderParams, Snapshot, Trajectory};
 use crate::error::{Error, Result};
 use crate::rng::{rng_for, stream};
@@ -57,7 +57,26 @@ pub struct Estimate {
     pub mean: f64,
     /// Its standard error `sd/√n`.
     pub std_err: f64,
+    /// The number of samples n.
+    pub samples: usize,
 }
+
+/// `simulation.test_samples = "auto"`: the target standard error of the empirical test
+/// error, relative to its value. 1 % resolves the test error's evolution on a log scale
+/// and checks the exact ε_g to that precision, at a cost below the training's (the
+/// per-sample loss `|x − x̂|²/(2D)` concentrates as D grows, so large D needs few samples).
+pub const AUTO_RELATIVE_STD_ERR: f64 = 0.01;
+
+/// `"auto"`: the pilot sample (also the least count): enough for the sample variance that
+/// sets the count to be within ±10 % (relative s.e. of a variance ≈ √(2/n) for Gaussian
+/// losses, more for heavy tails).
+pub const AUTO_MIN_TEST_SAMPLES: usize = 200;
+
+/// `"auto"`: the most test inputs per output time (the former fixed default).
+pub const AUTO_MAX_TEST_SAMPLES: usize = 10_000;
+
+/// Test inputs per block of the loss evaluation (a K×D by D×B product).
+const TEST_BLOCK: usize = 8;
 
 /// The result of one replicate.
 #[derive(Debug, Clone)]
@@ -192,22 +211,77 @@ impl<'a> Simulator<'a> {
     /// Empirical test error on the `n` held-out inputs of replicate `seed` (stream TEST; the
     /// same inputs at every call): mean of `|x − x̂|²/(2D)` with its standard error.
     pub fn empirical_test_error(&self, net: &Network, seed: u64, n: usize) -> Estimate {
+        self.test_error_estimate(net, seed, TestSamples::Count(n))
+            .unwrap_or(Estimate {
+                mean: f64::NAN,
+                std_err: f64::NAN,
+                samples: 0,
+            })
+    }
+
+    /// Empirical test error on held-out inputs of replicate `seed` (stream TEST, the same
+    /// inputs in the same order at every call), `None` for a count of 0. With
+    /// [`TestSamples::Auto`], a pilot of [`AUTO_MIN_TEST_SAMPLES`] inputs estimates the
+    /// per-sample variance σ², and the count is raised to `σ²/(r·mean)²` for the relative
+    /// standard error r = [`AUTO_RELATIVE_STD_ERR`] (at most [`AUTO_MAX_TEST_SAMPLES`]); the
+    /// estimate uses every input drawn. The losses are evaluated in blocks through the
+    /// training step's vector kernels ([`Network::loss_evaluator`]).
+    pub fn test_error_estimate(
+        &self,
+        net: &Network,
+        seed: u64,
+        samples: TestSamples,
+    ) -> Option<Estimate> {
+        let (first, auto) = match samples {
+            TestSamples::Count(0) => return None,
+            TestSamples::Count(n) => (n, false),
+            TestSamples::Auto => (AUTO_MIN_TEST_SAMPLES, true),
+        };
         let mut rng = rng_for(seed, stream::TEST);
-        let mut x = vec![0.0; self.source.dim()];
-        let (mut sum, mut sum2) = (0.0, 0.0);
-        for _ in 0..n {
-            self.source.sample(&mut rng, &mut x);
-            let l = net.loss(&x);
-            sum += l;
-            sum2 += l * l;
+        let mut eval = net.loss_evaluator();
+        let (d, dp) = (self.source.dim(), eval.stride());
+        let mut xs = vec![0.0; TEST_BLOCK * dp];
+        let mut losses = [0.0; TEST_BLOCK];
+        let (mut sum, mut sum2, mut n) = (0.0, 0.0, 0usize);
+        let mut draw = |count: usize, sum: &mut f64, sum2: &mut f64, n: &mut usize| {
+            while *n < count {
+                let nb = TEST_BLOCK.min(count - *n);
+                for x in xs.chunks_exact_mut(dp).take(nb) {
+                    self.source.sample(&mut rng, &mut x[..d]);
+                }
+                eval.losses(&xs[..nb * dp], &mut losses[..nb]);
+                for &l in &losses[..nb] {
+                    *sum += l;
+                    *sum2 += l * l;
+                }
+                *n += nb;
+            }
+        };
+        draw(first, &mut sum, &mut sum2, &mut n);
+        let stats = |sum: f64, sum2: f64, n: usize| {
+            let nf = n as f64;
+            let mean = sum / nf;
+            let var = (sum2 / nf - mean * mean).max(0.0) * nf / (nf - 1.0).max(1.0);
+            (mean, var)
+        };
+        if auto {
+            let (mean, var) = stats(sum, sum2, n);
+            let target = AUTO_RELATIVE_STD_ERR * mean.abs();
+            let want = if target > 0.0 {
+                (var / (target * target))
+                    .ceil()
+                    .min(AUTO_MAX_TEST_SAMPLES as f64) as usize
+            } else {
+                AUTO_MAX_TEST_SAMPLES
+            };
+            draw(want, &mut sum, &mut sum2, &mut n);
         }
-        let nf = n as f64;
-        let mean = sum / nf;
-        let var = (sum2 / nf - mean * mean).max(0.0) * nf / (nf - 1.0).max(1.0);
-        Estimate {
+        let (mean, var) = stats(sum, sum2, n);
+        Some(Estimate {
             mean,
-            std_err: (var / nf).sqrt(),
-        }
+            std_err: (var / n as f64).sqrt(),
+            samples: n,
+        })
     }
 
     /// Run replicate `seed` through the output times. `progress(n)` is called with the
@@ -259,8 +333,9 @@ impl<'a> Simulator<'a> {
                     m.test_error
                 )));
             }
-            let empirical = (test_samples > 0)
-                .then(|| self.empirical_test_error(&net, seed, test_samples).mean);
+            let empirical = self
+                .test_error_estimate(&net, seed, test_samples)
+                .map(|e| e.mean);
             trajectory.snapshots.push(Snapshot {
                 time,
                 test_error: m.test_error,

@@ -37,8 +37,8 @@ use nalgebra::{DMatrix, DVector};
 
 use super::data::InputStream;
 use super::linalg::{
-    axpy, dot, dot_axpy, dot_lanes, lane_sum, multi_axpy, padded, scale, settle, settle_dot,
-    vectorised, Lanes, LANES,
+    axpy, dot_axpy, dot_lanes, lane_sum, multi_axpy, padded, scale, settle, settle_dot, vectorised,
+    Lanes, LANES,
 };
 use crate::activation::Activation;
 use crate::autoencoder::model::{Model, Rule};
@@ -215,12 +215,17 @@ impl Network {
     fn settled_w(&self) -> Vec<f64> {
         let (dp, k, nb) = (self.stride, self.hidden, self.batch);
         let mut w = self.w.clone();
-        for (j0, len) in blocks(dp) {
-            for (unit, row) in w[k * j0..k * (j0 + len)].chunks_exact_mut(len).enumerate() {
-                let c = &self.pending[unit * nb..(unit + 1) * nb];
-                settle(row, self.pending_decay, c, &self.x_prev, dp, j0);
-            }
-        }
+        vectorised(
+            #[inline(always)]
+            || {
+                for (j0, len) in blocks(dp) {
+                    for (unit, row) in w[k * j0..k * (j0 + len)].chunks_exact_mut(len).enumerate() {
+                        let c = &self.pending[unit * nb..(unit + 1) * nb];
+                        settle(row, self.pending_decay, c, &self.x_prev, dp, j0);
+                    }
+                }
+            },
+        );
         w
     }
 
@@ -271,19 +276,25 @@ impl Network {
         self.beta.as_ref().map_or(0.0, |b| b[k])
     }
 
-    /// The loss `|x − x̂|²/(2D)` of the full network on one input.
+    /// The loss `|x − x̂|²/(2D)` of the full network on one input (length D).
     pub fn loss(&self, x: &[f64]) -> f64 {
-        let d = self.dim;
-        let (w, v) = (self.encoder(), self.decoder());
-        let inv_sqrt_d = 1.0 / (d as f64).sqrt();
-        let mut delta = x.to_vec();
-        for k in 0..self.hidden {
-            let wk: Vec<f64> = w.row(k).iter().copied().collect();
-            let vk: Vec<f64> = v.row(k).iter().copied().collect();
-            let ga = self.activation.g(dot(&wk, x) * inv_sqrt_d + self.bias(k));
-            axpy(&mut delta, -ga, &vk);
+        let mut xs = vec![0.0; self.stride];
+        xs[..self.dim].copy_from_slice(x);
+        let mut out = [0.0];
+        self.loss_evaluator().losses(&xs, &mut out);
+        out[0]
+    }
+
+    /// The evaluator of the loss on blocks of inputs, at the current (settled) weights.
+    pub fn loss_evaluator(&self) -> LossEvaluator<'_> {
+        LossEvaluator {
+            net: self,
+            w: self.settled_w(),
+            lam: Vec::new(),
+            mka: Vec::new(),
+            res: vec![0.0; BLOCK],
+            acc: Vec::new(),
         }
-        dot(&delta, &delta) / (2.0 * d as f64)
     }
 
     /// One training step on the next B inputs of `inputs`.
@@ -424,6 +435,83 @@ impl Network {
                 }
                 scale(row, decay);
             }
+        }
+    }
+}
+
+/// The loss `|x − x̂|²/(2D)` of a [`Network`] on blocks of inputs, through the vector
+/// kernels of the training step: `λ = W X/√D + β` (a K×D by D×B product, one sweep over
+/// the column blocks of W), then per block `Δ_b = x_b − Σ_k v^k g(λ_b^k)` and `|Δ_b|²`.
+pub struct LossEvaluator<'a> {
+    net: &'a Network,
+    /// The settled encoder, in blocks.
+    w: Vec<f64>,
+    /// Scratch: lane sums of `w^k·x_b` (K×B), `−κ g(λ_b^k)` (B×K), one residual block,
+    /// lane sums of `|Δ_b|²` (B).
+    lam: Vec<Lanes>,
+    mka: Vec<f64>,
+    res: Vec<f64>,
+    acc: Vec<Lanes>,
+}
+
+impl LossEvaluator<'_> {
+    /// The losses of the inputs `xs` (B rows of the padded length D_p, a multiple of
+    /// [`LANES`] ≥ D; the padding must be zero) into `out` (length B).
+    pub fn losses(&mut self, xs: &[f64], out: &mut [f64]) {
+        vectorised(
+            #[inline(always)]
+            || self.losses_inner(xs, out),
+        )
+    }
+
+    /// The padded row length D_p of the inputs of [`LossEvaluator::losses`].
+    pub fn stride(&self) -> usize {
+        self.net.stride
+    }
+
+    #[inline(always)]
+    fn losses_inner(&mut self, xs: &[f64], out: &mut [f64]) {
+        let net = self.net;
+        let (d, dp, k, nb) = (net.dim, net.stride, net.hidden, out.len());
+        assert_eq!(xs.len(), nb * dp, "B inputs of the padded length");
+        let inv_sqrt_d = 1.0 / (d as f64).sqrt();
+        self.lam.clear();
+        self.lam.resize(k * nb, [0.0; LANES]);
+        for (j0, len) in blocks(dp) {
+            let blk = &self.w[k * j0..k * (j0 + len)];
+            for (unit, row) in blk.chunks_exact(len).enumerate() {
+                for (b, x) in xs.chunks_exact(dp).enumerate() {
+                    dot_lanes(&mut self.lam[unit * nb + b], row, &x[j0..j0 + len]);
+                }
+            }
+        }
+        let (dec, kappa) = if net.v.is_empty() {
+            (&self.w, net.rates.kappa)
+        } else {
+            (&net.v, 1.0)
+        };
+        self.mka.clear();
+        self.mka.resize(nb * k, 0.0);
+        for unit in 0..k {
+            for b in 0..nb {
+                let lam = lane_sum(&self.lam[unit * nb + b]) * inv_sqrt_d + net.bias(unit);
+                self.mka[b * k + unit] = -kappa * net.activation.g(lam);
+            }
+        }
+        self.acc.clear();
+        self.acc.resize(nb, [0.0; LANES]);
+        for (j0, len) in blocks(dp) {
+            let blk = &dec[k * j0..k * (j0 + len)];
+            let res = &mut self.res[..len];
+            for (b, x) in xs.chunks_exact(dp).enumerate() {
+                res.copy_from_slice(&x[j0..j0 + len]);
+                multi_axpy(res, &self.mka[b * k..(b + 1) * k], blk, len, 0);
+                let r: &[f64] = res;
+                dot_lanes(&mut self.acc[b], r, r);
+            }
+        }
+        for (o, a) in out.iter_mut().zip(&self.acc) {
+            *o = lane_sum(a) / (2.0 * d as f64);
         }
     }
 }
