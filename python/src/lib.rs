@@ -5,16 +5,18 @@
 //! the same writer. The thin pure-Python layer `aedyn/__init__.py` adds progress bars and
 //! accepts plain dicts.
 //!
-//! **Long runs** go to a thread of rayon's pool while the calling thread waits with the GIL
-//! released, checking for signals every 100 ms ([`run_interruptible`]): Ctrl-C sets a
-//! cancellation flag that the work's progress callback turns into an unwinding it catches,
-//! and `KeyboardInterrupt` is raised; an interrupted call returns and writes nothing.
+//! **Long runs** release the GIL and check for signals every 100 ms: the parallel commands run
+//! on a thread of rayon's pool while the calling thread waits ([`run_interruptible`]), a
+//! theory runs on the calling thread, which checks from its progress calls ([`run_inline`]).
+//! Ctrl-C sets a cancellation flag that the work's progress callback turns into an unwinding
+//! that is caught, and `KeyboardInterrupt` is raised; an interrupted call returns and writes
+//! nothing.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aedyn::base::model::{Dynamics, Source};
 use aedyn::commands::{self, Output};
@@ -84,69 +86,102 @@ impl<T> OrPy<T> for aedyn::Result<T> {
 /// The payload of the unwinding that stops cancelled work.
 struct Cancelled;
 
-/// How often the waiting thread checks for signals and reports progress.
+/// How often signals are checked and progress is reported.
 const POLL: Duration = Duration::from_millis(100);
 
 /// How long an interrupted call waits for its work to stop before it returns anyway.
 const STOP_GRACE: Duration = Duration::from_secs(1);
 
-/// Run `work` on a thread of rayon's pool while this thread waits with the GIL released. Every
-/// [`POLL`] it checks for signals and calls `progress(done, total)` when the count of
-/// finished units changed. On a signal (Ctrl-C) or an exception from `progress`, a
-/// cancellation flag makes the work's next progress call unwind (the library reports
-/// progress from its inner loops, so this takes milliseconds), the worker is given
-/// [`STOP_GRACE`] to finish unwinding, and the exception is raised; nothing the work computed
-/// is returned. Work that reports no progress for longer keeps its pool thread until it
-/// ends, its result dropped.
+/// What a call's work shares with the call: the units done and the cancellation flag.
+#[derive(Default)]
+struct Watch {
+    done: AtomicU64,
+    cancel: AtomicBool,
+}
+
+impl Watch {
+    /// The work's progress callback: count the units, or unwind once cancelled (the library
+    /// reports progress from its inner loops, so the work stops within milliseconds).
+    fn tick(&self, n: u64) {
+        if self.cancel.load(Ordering::Relaxed) {
+            // resume_unwind skips the panic hook: a cancellation prints nothing.
+            resume_unwind(Box::new(Cancelled));
+        }
+        self.done.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// The caller's progress callback, called with `(done, total)` when the count changed.
+struct Reporter {
+    callback: Option<Py<PyAny>>,
+    total: u64,
+    reported: Option<u64>,
+}
+
+impl Reporter {
+    fn new(callback: Option<&Bound<'_, PyAny>>, total: u64) -> Self {
+        Reporter {
+            callback: callback.map(|c| c.clone().unbind()),
+            total,
+            reported: None,
+        }
+    }
+
+    fn report(&mut self, py: Python<'_>, watch: &Watch) -> PyResult<()> {
+        let n = watch.done.load(Ordering::Relaxed);
+        match &self.callback {
+            Some(f) if self.reported != Some(n) => {
+                self.reported = Some(n);
+                f.bind(py).call1((n, self.total)).map(drop)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The work's result as Python; a panic (a bug) becomes an `AedynError`.
+fn outcome<T>(result: std::thread::Result<aedyn::Result<T>>) -> PyResult<T> {
+    result
+        .map_err(|panic| {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the work was cancelled".into());
+            AedynError::new_err(format!("internal error: {what}"))
+        })?
+        .or_py()
+}
+
+/// Run `work` on a thread of rayon's pool while this thread waits with the GIL released, for
+/// the parallel commands (their progress comes from the pool's threads). Every [`POLL`] it
+/// checks for signals and reports progress. On a signal (Ctrl-C) or an exception from
+/// `progress`, the work is cancelled ([`Watch::tick`]) and given [`STOP_GRACE`] to finish
+/// unwinding, and the exception is raised; nothing the work computed is returned. Work that
+/// reports no progress for longer keeps its pool thread until it ends, its result dropped.
 fn run_interruptible<T: Send + 'static>(
     py: Python<'_>,
     progress: Option<&Bound<'_, PyAny>>,
     total: u64,
     work: impl FnOnce(aedyn::base::Progress) -> aedyn::Result<T> + Send + 'static,
 ) -> PyResult<T> {
-    let done = Arc::new(AtomicU64::new(0));
-    let cancel = Arc::new(AtomicBool::new(false));
+    let watch = Arc::new(Watch::default());
     let (tx, rx) = mpsc::channel();
     // Waited on with the GIL released, hence shared with that closure.
     let rx = Mutex::new(rx);
     let recv = |timeout| rx.lock().expect("one waiter").recv_timeout(timeout);
-    let (d, c) = (done.clone(), cancel.clone());
+    let w = watch.clone();
     // A thread of rayon's pool, where the work's parallel parts run anyway: no thread is
-    // started per call, and its allocator arena and pages are warm.
+    // started per call.
     rayon::spawn(move || {
-        let tick = |n: u64| {
-            if c.load(Ordering::Relaxed) {
-                // resume_unwind skips the panic hook: a cancellation prints nothing.
-                resume_unwind(Box::new(Cancelled));
-            }
-            d.fetch_add(n, Ordering::Relaxed);
-        };
-        let _ = tx.send(catch_unwind(AssertUnwindSafe(|| work(&tick))));
+        let _ = tx.send(catch_unwind(AssertUnwindSafe(|| work(&|n| w.tick(n)))));
     });
-    let mut reported = None;
-    let mut report = || -> PyResult<()> {
-        let n = done.load(Ordering::Relaxed);
-        match progress {
-            Some(f) if reported != Some(n) => {
-                reported = Some(n);
-                f.call1((n, total)).map(drop)
-            }
-            _ => Ok(()),
-        }
-    };
+    let mut reporter = Reporter::new(progress, total);
     loop {
         match py.detach(|| recv(POLL)) {
-            Ok(Ok(result)) => {
-                report()?;
-                return result.or_py();
-            }
-            Ok(Err(panic)) => {
-                let what = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "unknown panic".into());
-                return Err(AedynError::new_err(format!("internal error: {what}")));
+            Ok(result) => {
+                reporter.report(py, &watch)?;
+                return outcome(result);
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 return Err(AedynError::new_err(
@@ -155,12 +190,65 @@ fn run_interruptible<T: Send + 'static>(
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
-        if let Err(e) = py.check_signals().and_then(|()| report()) {
-            cancel.store(true, Ordering::Relaxed);
+        if let Err(e) = py
+            .check_signals()
+            .and_then(|()| reporter.report(py, &watch))
+        {
+            watch.cancel.store(true, Ordering::Relaxed);
             let _ = py.detach(|| recv(STOP_GRACE));
             return Err(e);
         }
     }
+}
+
+/// Run `work` on this thread with the GIL released, for single runs (the theory): no hand-over
+/// between threads, which would cost more than a short theory. Every [`POLL`], a progress
+/// call of the work on this thread takes the GIL back for a moment to check for signals and
+/// report progress; a signal (or an exception from `progress`) cancels the work as in
+/// [`run_interruptible`] and is raised.
+fn run_inline<T: Send>(
+    py: Python<'_>,
+    progress: Option<&Bound<'_, PyAny>>,
+    total: u64,
+    work: impl FnOnce(aedyn::base::Progress) -> aedyn::Result<T> + Send,
+) -> PyResult<T> {
+    let watch = Watch::default();
+    let reporter = Mutex::new(Reporter::new(progress, total));
+    let caller = std::thread::current().id();
+    let next_check = Mutex::new(Instant::now() + POLL);
+    let interrupted: Mutex<Option<PyErr>> = Mutex::new(None);
+    let tick = |n: u64| {
+        watch.tick(n);
+        if std::thread::current().id() != caller {
+            return;
+        }
+        let mut next = next_check.lock().expect("this thread only");
+        if Instant::now() < *next {
+            return;
+        }
+        *next = Instant::now() + POLL;
+        let checked = Python::attach(|py| {
+            py.check_signals()?;
+            reporter
+                .lock()
+                .expect("this thread only")
+                .report(py, &watch)
+        });
+        if let Err(e) = checked {
+            *interrupted.lock().expect("this thread only") = Some(e);
+            watch.cancel.store(true, Ordering::Relaxed);
+            resume_unwind(Box::new(Cancelled));
+        }
+    };
+    let result = py.detach(|| catch_unwind(AssertUnwindSafe(|| work(&tick))));
+    if let Some(e) = interrupted.into_inner().expect("this thread only") {
+        return Err(e);
+    }
+    reporter
+        .into_inner()
+        .expect("this thread only")
+        .report(py, &watch)?;
+    outcome(result)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -697,44 +785,49 @@ impl Finished {
 #[pyclass(module = "aedyn", name = "Result", frozen)]
 struct PyResult_ {
     command: &'static str,
-    tables: Vec<Py<PyTable>>,
+    /// The tables' file stems, in writing order.
+    names: Vec<String>,
+    /// The tables as numpy arrays, each made on first use.
+    tables: Vec<PyOnceLock<Py<PyTable>>>,
     main: usize,
-    /// The record as Python, made on first use (most calls never look at it).
+    /// The record as Python, made on first use.
     meta: PyOnceLock<Py<PyAny>>,
     finished: Finished,
 }
 
 impl PyResult_ {
     /// The result of a command's [`Output`]: its tables and record, and `save` through
-    /// [`Output::save`].
-    fn of<O: Output + 'static>(
-        py: Python<'_>,
-        command: &'static str,
-        main: &str,
-        out: O,
-    ) -> PyResult<Self> {
-        let tables: Vec<Py<PyTable>> = out
-            .tables()
-            .iter()
-            .map(|(stem, parts)| Py::new(py, PyTable::from_runs(py, stem, parts)))
-            .collect::<PyResult<_>>()?;
-        let main = tables
-            .iter()
-            .position(|t| t.get().name == main)
-            .unwrap_or(0);
-        Ok(PyResult_ {
+    /// [`Output::save`]. Nothing is converted yet: a table becomes numpy arrays when it is
+    /// first used, the record a dict.
+    fn of<O: Output + 'static>(command: &'static str, main: &str, out: O) -> Self {
+        let names: Vec<String> = out.tables().into_iter().map(|(stem, _)| stem).collect();
+        PyResult_ {
             command,
-            tables,
-            main,
+            main: names.iter().position(|n| n == main).unwrap_or(0),
+            tables: names.iter().map(|_| PyOnceLock::new()).collect(),
+            names,
             meta: PyOnceLock::new(),
             finished: Finished::Command(Box::new(out)),
+        }
+    }
+
+    /// Table `i`, converted on first use.
+    fn table_at(&self, py: Python<'_>, i: usize) -> PyResult<&Py<PyTable>> {
+        let cell = self.tables.get(i).ok_or_else(|| {
+            AedynError::new_err(format!("this {} result has no table", self.command))
+        })?;
+        cell.get_or_try_init(py, || match &self.finished {
+            Finished::Command(out) => {
+                let tables = out.tables();
+                let (stem, parts) = &tables[i];
+                Py::new(py, PyTable::from_runs(py, stem, parts))
+            }
+            Finished::Sweep { .. } => unreachable!("a sweep's table is made with the result"),
         })
     }
 
-    fn main_table(&self) -> PyResult<&PyTable> {
-        self.tables.get(self.main).map(|t| t.get()).ok_or_else(|| {
-            AedynError::new_err(format!("this {} result has no table", self.command))
-        })
+    fn main_table<'a>(&'a self, py: Python<'_>) -> PyResult<&'a PyTable> {
+        Ok(self.table_at(py, self.main)?.get())
     }
 }
 
@@ -758,8 +851,8 @@ impl PyResult_ {
     #[getter]
     fn tables<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
-        for t in &self.tables {
-            d.set_item(&t.get().name, t.bind(py))?;
+        for (i, name) in self.names.iter().enumerate() {
+            d.set_item(name, self.table_at(py, i)?.bind(py))?;
         }
         Ok(d)
     }
@@ -767,27 +860,26 @@ impl PyResult_ {
     /// The main table (`theory`, `sim`, `validate` or `sweep`).
     #[getter]
     fn table(&self, py: Python<'_>) -> PyResult<Py<PyTable>> {
-        self.main_table()?;
-        Ok(self.tables[self.main].clone_ref(py))
+        Ok(self.table_at(py, self.main)?.clone_ref(py))
     }
 
     /// The main table's index (time or step).
     #[getter]
     fn index(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        Ok(self.main_table()?.index(py))
+        Ok(self.main_table(py)?.index(py))
     }
 
     /// The main table's observable columns.
     #[getter]
-    fn columns(&self) -> PyResult<Vec<String>> {
-        Ok(self.main_table()?.columns())
+    fn columns(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        Ok(self.main_table(py)?.columns())
     }
 
     /// to_pandas()
     ///
     /// The main table as a pandas DataFrame (needs pandas).
     fn to_pandas<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.main_table()?.to_pandas(py)
+        self.main_table(py)?.to_pandas(py)
     }
 
     /// save(dir)
@@ -801,23 +893,22 @@ impl PyResult_ {
     }
 
     fn __getitem__(&self, py: Python<'_>, key: &str) -> PyResult<Py<PyAny>> {
-        self.main_table()?.__getitem__(py, key)
+        self.main_table(py)?.__getitem__(py, key)
     }
 
-    fn __contains__(&self, key: &str) -> bool {
-        self.main_table().is_ok_and(|t| t.__contains__(key))
+    fn __contains__(&self, py: Python<'_>, key: &str) -> bool {
+        self.main_table(py).is_ok_and(|t| t.__contains__(key))
     }
 
-    fn __len__(&self) -> usize {
-        self.main_table().map_or(0, |t| t.rows)
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.main_table(py).map_or(0, |t| t.rows)
     }
 
     fn __repr__(&self) -> String {
-        let names: Vec<String> = self.tables.iter().map(|t| t.get().name.clone()).collect();
         format!(
             "aedyn.Result({}: tables {})",
             self.command,
-            names.join(", ")
+            self.names.join(", ")
         )
     }
 }
@@ -874,10 +965,10 @@ fn theory(
 ) -> PyResult<PyResult_> {
     let exp = experiment(py, config, seed)?;
     let total = exp.work(Source::Theory);
-    let out = run_interruptible(py, progress, total, move |p| {
+    let out = run_inline(py, progress, total, |p| {
         commands::run_theory(exp.as_ref(), p)
     })?;
-    PyResult_::of(py, "theory", "theory", out)
+    Ok(PyResult_::of("theory", "theory", out))
 }
 
 /// simulate(config, seeds=None, seed=None, progress=None)
@@ -902,7 +993,7 @@ fn simulate(
     })?;
     let failures = std::mem::take(&mut out.sim.failures);
     let n = failures.len() + out.sim.runs.len();
-    let result = PyResult_::of(py, "simulate", "sim", out)?;
+    let result = PyResult_::of("simulate", "sim", out);
     if failures.is_empty() {
         Ok(result)
     } else {
@@ -932,7 +1023,7 @@ fn compare(
     })?;
     let failures = std::mem::take(&mut out.sim.failures);
     let n = failures.len() + out.cmp.pairs.len();
-    let result = PyResult_::of(py, "compare", "sim", out)?;
+    let result = PyResult_::of("compare", "sim", out);
     if failures.is_empty() {
         Ok(result)
     } else {
@@ -965,7 +1056,7 @@ fn validate(
     let out = run_interruptible(py, progress, total, move |p| {
         commands::run_validate(&c.table, &c.base, &sizes, seeds, p)
     })?;
-    PyResult_::of(py, "validate", "validate", out)
+    Ok(PyResult_::of("validate", "validate", out))
 }
 
 /// sweep(config, progress=None)
@@ -997,9 +1088,12 @@ fn sweep(
     let (header, cells) = aedyn::sweep::rows(&sweep, &pairs);
     let table = Py::new(py, PyTable::from_cells(py, header, &cells)?)?;
     let manifest = aedyn::sweep::manifest(&sweep, evaluated.len(), &[]);
+    let cell = PyOnceLock::new();
+    let _ = cell.set(py, table);
     Ok(PyResult_ {
         command: "sweep",
-        tables: vec![table],
+        names: vec!["sweep".into()],
+        tables: vec![cell],
         main: 0,
         meta: PyOnceLock::new(),
         finished: Finished::Sweep {
