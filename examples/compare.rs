@@ -3,18 +3,14 @@
 //! deviation of the test error. `cargo run --release --example compare`.
 
 use aedyn::autoencoder::Params;
-use aedyn::commands::{run_comparison, Options};
+use aedyn::commands::run_comparison;
 
 fn main() -> anyhow::Result<()> {
     let mut params = Params::default(); // erf, K = 2, θ = (25, 9)/35, η = 0.4
     params.output.t_max = 50.0;
     params.simulation.test_samples = aedyn::autoencoder::params::TestSamples::Count(0); // the exact ε_g from the order parameters suffices
     let exp = params.check()?;
-    let opts = Options {
-        seeds: Some(4),
-        progress: false,
-    };
-    let (cmp, sim) = run_comparison(&exp, &opts)?;
+    let (cmp, sim) = run_comparison(&exp, Some(4), &|_| {})?;
     let te = cmp.summary("test_error").expect("compared");
     println!(
         "{} seeds, {:.0} SGD steps/s: normalised max deviation of ε_g {:.4} (mean over seeds), {:.4} (worst)",

@@ -2,7 +2,9 @@
 //! [`Dynamics`], and usable from Rust without the CLI. Each command writes its results into a
 //! fresh temporary folder beside `--out` and renames it into place only when complete
 //! ([`OutDir`]), so `--out` always holds one whole run or none; every record holds the full
-//! config, the seeds and the crate version.
+//! config, the seeds and the crate version. Each command is its computation in memory
+//! (`run_theory`, `run_simulate`, `run_compare`, `run_validate`), whose [`Output`] is then
+//! written — the same writing for the CLI and for the Python bindings' `save`.
 //!
 //! ```
 //! use aedyn::commands::{self, Options};
@@ -24,9 +26,9 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::base::compare::{Comparison, Validation, ValidationRow};
-use crate::base::model::{Dynamics, Run, Source};
+use crate::base::model::{Dynamics, Progress, Run, Source};
 use crate::base::runner::{run_seeds, split, SeedStatus};
-use crate::base::table::{csv, OutputFormat, Table};
+use crate::base::table::{OutputFormat, Table};
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 
@@ -156,13 +158,10 @@ impl OutDir {
         format: OutputFormat,
         tables: &[(Option<u64>, &Table)],
     ) -> Result<Vec<String>> {
-        let file = format!("{stem}.{}", format.extension());
-        crate::io::write_atomic_with(&self.tmp.join(&file), |w| format.write(w, tables))?;
-        let mut files = vec![file];
-        if format == OutputFormat::Npy {
-            let columns = format!("{stem}.columns.txt");
-            self.write(&columns, crate::base::table::npy_columns(tables).as_bytes())?;
-            files.push(columns);
+        let files = format.file_names(stem);
+        crate::io::write_atomic_with(&self.tmp.join(&files[0]), |w| format.write(w, tables))?;
+        if let Some(columns) = files.get(1) {
+            self.write(columns, crate::base::table::npy_columns(tables).as_bytes())?;
         }
         Ok(files)
     }
@@ -277,35 +276,98 @@ fn pretty(v: &Value) -> Vec<u8> {
     serde_json::to_vec_pretty(v).expect("serialisable record")
 }
 
-/// Write the runs' tables: `<main>.<ext>`, each extra table as `<name>.<ext>` (in the
-/// model's [`OutputFormat`], streamed through a buffered writer), and their files; `seeded`
-/// adds a `seed` column. Returns the written file names.
-fn write_runs(
-    dir: &OutDir,
-    exp: &dyn Dynamics,
-    main: &str,
-    runs: &[&Run],
-    seeded: bool,
-) -> Result<Vec<String>> {
-    let format = exp.output_format();
+/// Tables by file stem: each the tables of its runs, labelled with the run's seed when the
+/// file has a `seed` column.
+pub type Tables<'a> = Vec<(String, Vec<(Option<u64>, &'a Table)>)>;
+
+/// A command's finished result in memory: everything its output folder holds, before
+/// anything is written. The CLI commands compute one and write it into their folder; the
+/// Python bindings return it and write it only when asked ([`Output::save`]) — so both write
+/// the same files, and saving never re-runs anything.
+pub trait Output: Send + Sync {
+    /// The record file's name (`run.json`, `compare.json`, `validate.json`) and its content,
+    /// complete with the list of files.
+    fn record(&self) -> (&'static str, &Value);
+    /// The tables (`theory`, `sim`, the model's extra tables, …), by file stem.
+    fn tables(&self) -> Tables<'_>;
+    /// The format the tables are written in.
+    fn format(&self) -> OutputFormat;
+    /// Write the files other than the tables and the record (figures, the runs' own files).
+    fn write_files(&self, dir: &OutDir) -> Result<()>;
+
+    /// Write everything into `dir`: the other files, the tables, then the record.
+    fn write_into(&self, dir: &OutDir) -> Result<()> {
+        self.write_files(dir)?;
+        for (stem, tables) in self.tables() {
+            dir.write_table(&stem, self.format(), &tables)?;
+        }
+        let (name, record) = self.record();
+        dir.write(name, &pretty(record))
+    }
+
+    /// Write everything into the output folder `out`, atomically (see [`OutDir`]).
+    fn save(&self, out: &Path) -> Result<()> {
+        let dir = OutDir::create(out)?;
+        self.write_into(&dir)?;
+        dir.commit()
+    }
+}
+
+/// The CLI's way to run a command: check the output folder `out` before any work, compute
+/// with a progress bar (`enabled`, `total` units, `label`), write the result, and put the
+/// folder in place.
+fn into_folder<O: Output>(
+    out: &Path,
+    (enabled, total, label): (bool, u64, &str),
+    compute: impl FnOnce(Progress) -> Result<O>,
+) -> Result<O> {
+    let dir = OutDir::create(out)?;
+    let bar = progress_bar(enabled, total, label);
+    let output = compute(&|n| bar.inc(n))?;
+    bar.finish_and_clear();
+    output.write_into(&dir)?;
+    dir.commit()?;
+    Ok(output)
+}
+
+/// The tables of runs: `<main>` and each of the model's extra tables, every run's rows
+/// labelled with its seed when `seeded`.
+fn run_tables<'a>(main: &str, runs: &[&'a Run], seeded: bool) -> Tables<'a> {
     let label = |r: &Run| seeded.then_some(r.seed);
-    let mut files = Vec::new();
-    let tables: Vec<(Option<u64>, &Table)> = runs.iter().map(|r| (label(r), &r.table)).collect();
-    files.extend(dir.write_table(main, format, &tables)?);
+    let mut tables = vec![(
+        main.to_string(),
+        runs.iter().map(|r| (label(r), &r.table)).collect(),
+    )];
     if let Some(first) = runs.first() {
         for (i, (name, _)) in first.extra.iter().enumerate() {
-            let t: Vec<(Option<u64>, &Table)> =
-                runs.iter().map(|r| (label(r), &r.extra[i].1)).collect();
-            files.extend(dir.write_table(name, format, &t)?);
+            tables.push((
+                name.clone(),
+                runs.iter().map(|r| (label(r), &r.extra[i].1)).collect(),
+            ));
         }
     }
-    for r in runs {
-        for (name, bytes) in &r.files {
-            dir.write(name, bytes)?;
-            files.push(name.clone());
-        }
+    tables
+}
+
+/// The file names of tables and of the runs' own files, in writing order (`files` of a
+/// record).
+fn file_names(tables: &Tables, format: OutputFormat, runs: &[&Run]) -> Vec<String> {
+    tables
+        .iter()
+        .flat_map(|(stem, _)| format.file_names(stem))
+        .chain(
+            runs.iter()
+                .flat_map(|r| r.files.iter().map(|(n, _)| n.clone())),
+        )
+        .collect()
+}
+
+/// Write the runs' own files.
+fn write_run_files(dir: &OutDir, runs: &[&Run]) -> Result<()> {
+    for (name, bytes) in runs.iter().flat_map(|r| &r.files) {
+        dir.write(name, bytes)?;
     }
-    Ok(files)
+    Ok(())
 }
 
 /// The replicate seeds of a command: `n` from the options or the config.
@@ -317,17 +379,46 @@ fn replicate_seeds(exp: &dyn Dynamics, seeds: Option<usize>) -> Result<Vec<u64>>
     Ok((0..n).map(|j| exp.replicate_seed(j)).collect())
 }
 
-/// `aedyn theory`: the limit theory from replicate 0's initial state → `out/theory.csv`,
-/// the model's extra tables and files, and `out/run.json`.
-pub fn theory(exp: &dyn Dynamics, out: &Path, opts: &Options) -> Result<Run> {
+/// Progress units of simulating `seeds` replicates (the config's number when `None`).
+pub fn simulation_work(exp: &dyn Dynamics, seeds: Option<usize>) -> u64 {
+    exp.work(Source::Simulation) * seeds.unwrap_or_else(|| exp.default_seeds()) as u64
+}
+
+/// What `aedyn theory` computes: the run and its `run.json`.
+#[derive(Debug)]
+pub struct TheoryOutput {
+    /// The limit theory from replicate 0's initial state.
+    pub run: Run,
+    format: OutputFormat,
+    record: Value,
+}
+
+impl Output for TheoryOutput {
+    fn record(&self) -> (&'static str, &Value) {
+        ("run.json", &self.record)
+    }
+
+    fn tables(&self) -> Tables<'_> {
+        run_tables("theory", &[&self.run], false)
+    }
+
+    fn format(&self) -> OutputFormat {
+        self.format
+    }
+
+    fn write_files(&self, dir: &OutDir) -> Result<()> {
+        write_run_files(dir, &[&self.run])
+    }
+}
+
+/// [`theory`] in memory.
+pub fn run_theory(exp: &dyn Dynamics, progress: Progress) -> Result<TheoryOutput> {
     let start = Instant::now();
-    let dir = OutDir::create(out)?;
     let seed = exp.replicate_seed(0);
-    let bar = progress_bar(opts.progress, exp.work(Source::Theory), "theory");
-    let run = exp.theory(seed, &|n| bar.inc(n))?;
-    bar.finish_and_clear();
-    let files = write_runs(&dir, exp, "theory", &[&run], false)?;
-    let rec = record(
+    let run = exp.theory(seed, progress)?;
+    let format = exp.output_format();
+    let files = file_names(&run_tables("theory", &[&run], false), format, &[&run]);
+    let record = record(
         "theory",
         exp,
         json!({
@@ -338,9 +429,18 @@ pub fn theory(exp: &dyn Dynamics, out: &Path, opts: &Options) -> Result<Run> {
             "files": files,
         }),
     );
-    dir.write("run.json", &pretty(&rec))?;
-    dir.commit()?;
-    Ok(run)
+    Ok(TheoryOutput {
+        run,
+        format,
+        record,
+    })
+}
+
+/// `aedyn theory`: the limit theory from replicate 0's initial state → `out/theory.csv`,
+/// the model's extra tables and files, and `out/run.json`.
+pub fn theory(exp: &dyn Dynamics, out: &Path, opts: &Options) -> Result<Run> {
+    let bar = (opts.progress, exp.work(Source::Theory), "theory");
+    Ok(into_folder(out, bar, |p| run_theory(exp, p))?.run)
 }
 
 /// What `aedyn simulate` did.
@@ -358,18 +458,19 @@ pub struct Simulation {
     pub steps_per_second: f64,
 }
 
-/// Simulate the replicates in parallel, in memory.
-pub fn run_simulation(exp: &dyn Dynamics, opts: &Options, label: &str) -> Result<Simulation> {
+/// Simulate the replicates (`seeds`, or the config's number) in parallel, in memory.
+pub fn run_simulation(
+    exp: &dyn Dynamics,
+    seeds: Option<usize>,
+    progress: Progress,
+) -> Result<Simulation> {
     let start = Instant::now();
-    let seeds = replicate_seeds(exp, opts.seeds)?;
-    let per = exp.work(Source::Simulation);
-    let bar = progress_bar(opts.progress, per * seeds.len() as u64, label);
-    let results = run_seeds(&seeds, |s| exp.simulate(s, &|n| bar.inc(n)));
-    bar.finish_and_clear();
+    let seeds = replicate_seeds(exp, seeds)?;
+    let results = run_seeds(&seeds, |s| exp.simulate(s, progress));
     let wall = start.elapsed().as_secs_f64();
     let (runs, failures, status) = split(results);
     Ok(Simulation {
-        steps_per_second: (per * runs.len() as u64) as f64 / wall,
+        steps_per_second: (exp.work(Source::Simulation) * runs.len() as u64) as f64 / wall,
         runs,
         failures,
         status,
@@ -377,15 +478,50 @@ pub fn run_simulation(exp: &dyn Dynamics, opts: &Options, label: &str) -> Result
     })
 }
 
-/// `aedyn simulate`: finite-size training of every replicate in parallel → `out/sim.csv`
-/// (with a `seed` column), the model's extra tables and files, and `out/run.json`. Failed
-/// seeds are recorded; the finished seeds are written regardless.
-pub fn simulate(exp: &dyn Dynamics, out: &Path, opts: &Options) -> Result<Simulation> {
-    let dir = OutDir::create(out)?;
-    let sim = run_simulation(exp, opts, "simulate")?;
+/// What `aedyn simulate` computes: the replicates and their `run.json`.
+#[derive(Debug)]
+pub struct SimulationOutput {
+    /// The replicates.
+    pub sim: Simulation,
+    format: OutputFormat,
+    record: Value,
+}
+
+impl SimulationOutput {
+    fn runs(&self) -> Vec<&Run> {
+        self.sim.runs.iter().collect()
+    }
+}
+
+impl Output for SimulationOutput {
+    fn record(&self) -> (&'static str, &Value) {
+        ("run.json", &self.record)
+    }
+
+    fn tables(&self) -> Tables<'_> {
+        run_tables("sim", &self.runs(), true)
+    }
+
+    fn format(&self) -> OutputFormat {
+        self.format
+    }
+
+    fn write_files(&self, dir: &OutDir) -> Result<()> {
+        write_run_files(dir, &self.runs())
+    }
+}
+
+/// [`simulate`] in memory (`seeds` replicates, or the config's number).
+pub fn run_simulate(
+    exp: &dyn Dynamics,
+    seeds: Option<usize>,
+    progress: Progress,
+) -> Result<SimulationOutput> {
+    let sim = run_simulation(exp, seeds, progress)?;
     let runs: Vec<&Run> = sim.runs.iter().collect();
-    let files = write_runs(&dir, exp, "sim", &runs, true)?;
-    let rec = record(
+    let format = exp.output_format();
+    let files = file_names(&run_tables("sim", &runs, true), format, &runs);
+    let record = record(
         "simulate",
         exp,
         json!({
@@ -397,29 +533,45 @@ pub fn simulate(exp: &dyn Dynamics, out: &Path, opts: &Options) -> Result<Simula
             "files": files,
         }),
     );
-    dir.write("run.json", &pretty(&rec))?;
-    dir.commit()?;
-    Ok(sim)
+    Ok(SimulationOutput {
+        sim,
+        format,
+        record,
+    })
+}
+
+/// `aedyn simulate`: finite-size training of every replicate in parallel → `out/sim.csv`
+/// (with a `seed` column), the model's extra tables and files, and `out/run.json`. Failed
+/// seeds are recorded; the finished seeds are written regardless.
+pub fn simulate(exp: &dyn Dynamics, out: &Path, opts: &Options) -> Result<Simulation> {
+    let bar = (opts.progress, simulation_work(exp, opts.seeds), "simulate");
+    Ok(into_folder(out, bar, |p| run_simulate(exp, opts.seeds, p))?.sim)
 }
 
 /// Simulate the replicates and match each with its theory, in memory (the theory is
-/// computed once when it does not depend on the seed).
-pub fn run_comparison(exp: &dyn Dynamics, opts: &Options) -> Result<(Comparison, Simulation)> {
+/// computed once when it does not depend on the seed). `progress` counts the simulation's
+/// units; the theory phase calls it with 0 (so a caller can still stop the work there).
+pub fn run_comparison(
+    exp: &dyn Dynamics,
+    seeds: Option<usize>,
+    progress: Progress,
+) -> Result<(Comparison, Simulation)> {
     use rayon::prelude::*;
-    let mut sim = run_simulation(exp, opts, "compare")?;
+    let mut sim = run_simulation(exp, seeds, progress)?;
     let failed: Vec<(u64, String)> = sim
         .failures
         .iter()
         .map(|(s, e)| (*s, e.to_string()))
         .collect();
     let runs = std::mem::take(&mut sim.runs);
+    let tick = |_| progress(0);
     let pairs: Vec<(Run, Run)> = if exp.theory_per_seed() {
         runs.into_par_iter()
-            .map(|r| exp.theory_for(&r, &|_| {}).map(|t| (r, t)))
+            .map(|r| exp.theory_for(&r, &tick).map(|t| (r, t)))
             .collect::<Result<_>>()?
     } else {
         let th = match runs.first() {
-            Some(r) => exp.theory_for(r, &|_| {})?,
+            Some(r) => exp.theory_for(r, &tick)?,
             None => Run::default(),
         };
         runs.into_iter().map(|r| (r, th.clone())).collect()
@@ -428,34 +580,80 @@ pub fn run_comparison(exp: &dyn Dynamics, opts: &Options) -> Result<(Comparison,
     Ok((cmp, sim))
 }
 
-/// `aedyn compare`: simulate the replicates, compute each one's theory from the same
-/// initial state, and write `out/theory.csv`, `out/sim.csv`, `out/compare.json` (per
-/// observable and seed: max/mean absolute deviation normalised by the theory's range; mean
-/// and worst over seeds; the ensemble means' deviation; the model's own comparison) and the
-/// figure `out/compare.png` + `.svg` + `.csv`.
-pub fn compare(exp: &dyn Dynamics, out: &Path, opts: &Options) -> Result<(Comparison, Simulation)> {
+/// What `aedyn compare` computes: the comparison, the simulation's facts, the figure and
+/// `compare.json`.
+pub struct ComparisonOutput {
+    /// The simulation and theory of each finished seed, and their deviations.
+    pub cmp: Comparison,
+    /// The simulation's facts (its runs are in `cmp.pairs`).
+    pub sim: Simulation,
+    per_seed: bool,
+    figure: Option<crate::plot::Figure>,
+    format: OutputFormat,
+    record: Value,
+}
+
+impl ComparisonOutput {
+    fn sims(&self) -> Vec<&Run> {
+        self.cmp.pairs.iter().map(|(s, _)| s).collect()
+    }
+}
+
+impl Output for ComparisonOutput {
+    fn record(&self) -> (&'static str, &Value) {
+        ("compare.json", &self.record)
+    }
+
+    /// `sim` and the model's extra tables, then `theory` (with a `seed` column when the
+    /// theory depends on the seed, else once).
+    fn tables(&self) -> Tables<'_> {
+        let mut tables = run_tables("sim", &self.sims(), true);
+        let theory = if self.per_seed {
+            let pairs = self.cmp.pairs.iter();
+            pairs.map(|(s, t)| (Some(s.seed), &t.table)).collect()
+        } else {
+            vec![(None, &self.cmp.pairs[0].1.table)]
+        };
+        tables.push(("theory".into(), theory));
+        tables
+    }
+
+    fn format(&self) -> OutputFormat {
+        self.format
+    }
+
+    fn write_files(&self, dir: &OutDir) -> Result<()> {
+        write_run_files(dir, &self.sims())?;
+        match &self.figure {
+            Some(fig) => crate::plot::write_figure(fig, &dir.path().join("compare")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// [`compare`] in memory (`seeds` replicates, or the config's number).
+pub fn run_compare(
+    exp: &dyn Dynamics,
+    seeds: Option<usize>,
+    progress: Progress,
+) -> Result<ComparisonOutput> {
     let start = Instant::now();
-    let dir = OutDir::create(out)?;
-    let (cmp, sim) = run_comparison(exp, opts)?;
-    let sims: Vec<&Run> = cmp.pairs.iter().map(|(s, _)| s).collect();
+    let (cmp, sim) = run_comparison(exp, seeds, progress)?;
     let per_seed = exp.theory_per_seed();
+    let figure = exp.compare_figure(&cmp);
     let theories: Vec<&Run> = if per_seed {
         cmp.pairs.iter().map(|(_, t)| t).collect()
     } else {
         vec![&cmp.pairs[0].1]
     };
-    let mut files = write_runs(&dir, exp, "sim", &sims, true)?;
-    let th_csv: Vec<(Option<u64>, &Table)> = theories
-        .iter()
-        .zip(&sims)
-        .map(|(t, s)| (per_seed.then_some(s.seed), &t.table))
-        .collect();
-    files.extend(dir.write_table("theory", exp.output_format(), &th_csv)?);
-    if let Some(fig) = exp.compare_figure(&cmp) {
-        crate::plot::write_figure(&fig, &dir.path().join("compare"))?;
+    let sims: Vec<&Run> = cmp.pairs.iter().map(|(s, _)| s).collect();
+    let format = exp.output_format();
+    let mut files = file_names(&run_tables("sim", &sims, true), format, &sims);
+    files.extend(format.file_names("theory"));
+    if figure.is_some() {
         files.extend(["compare.png", "compare.svg", "compare.csv"].map(String::from));
     }
-    let rec = record(
+    let mut rec = record(
         "compare",
         exp,
         json!({
@@ -469,25 +667,40 @@ pub fn compare(exp: &dyn Dynamics, out: &Path, opts: &Options) -> Result<(Compar
             "files": files,
         }),
     );
-    let mut rec = rec;
     if let Value::Object(m) = exp.compare_extra(&cmp)? {
         rec.as_object_mut().expect("object").extend(m);
     }
-    dir.write("compare.json", &pretty(&rec))?;
-    dir.commit()?;
-    Ok((cmp, sim))
+    Ok(ComparisonOutput {
+        cmp,
+        sim,
+        per_seed,
+        figure,
+        format,
+        record: rec,
+    })
+}
+
+/// `aedyn compare`: simulate the replicates, compute each one's theory from the same
+/// initial state, and write `out/theory.csv`, `out/sim.csv`, `out/compare.json` (per
+/// observable and seed: max/mean absolute deviation normalised by the theory's range; mean
+/// and worst over seeds; the ensemble means' deviation; the model's own comparison) and the
+/// figure `out/compare.png` + `.svg` + `.csv`.
+pub fn compare(exp: &dyn Dynamics, out: &Path, opts: &Options) -> Result<(Comparison, Simulation)> {
+    let bar = (opts.progress, simulation_work(exp, opts.seeds), "compare");
+    let o = into_folder(out, bar, |p| run_compare(exp, opts.seeds, p))?;
+    Ok((o.cmp, o.sim))
 }
 
 /// Compare theory and simulation at each size (the config with the model's size key —
 /// `data.dim`, `network.neurons`, … — set to each value), `seeds` seeds each, and fit each
 /// validation metric's power law in the size. `table` is the config, `base` the folder its
-/// paths resolve against.
+/// paths resolve against. `progress(1)` after each size (and `progress(0)` while one runs).
 pub fn run_validation(
     table: &toml::Table,
     base: &Path,
     sizes: &[usize],
     seeds: usize,
-    progress: crate::base::Progress,
+    progress: Progress,
 ) -> Result<Validation> {
     let mut unique = sizes.to_vec();
     unique.sort_unstable();
@@ -507,11 +720,7 @@ pub fn run_validation(
         let mut t = toml::Value::Table(table.clone());
         crate::sweep::set_field(&mut t, key, toml::Value::Integer(size as i64))?;
         let exp = crate::registry::load_table(t.as_table().cloned().unwrap_or_default(), base)?;
-        let opts = Options {
-            seeds: Some(seeds),
-            progress: false,
-        };
-        let (cmp, _) = run_comparison(exp.as_ref(), &opts)?;
+        let (cmp, _) = run_comparison(exp.as_ref(), Some(seeds), &|_| progress(0))?;
         progress(1);
         rows.push(ValidationRow {
             size: size as f64,
@@ -522,23 +731,56 @@ pub fn run_validation(
     Validation::fit(key, rows)
 }
 
-/// `aedyn validate`: [`run_validation`] → `out/validate.csv` (one row per size: the metrics
-/// and their standard errors), `out/validate.json` (with the fitted exponents) and the
-/// log–log figure `out/validate.png` + `.svg` (its plotted data: `validate.figure.csv`).
-pub fn validate(
+/// What `aedyn validate` computes: the validation, its table (`validate.csv`) and
+/// `validate.json`.
+#[derive(Debug)]
+pub struct ValidationOutput {
+    /// The metrics per size and their fitted power laws.
+    pub validation: Validation,
+    table: Table,
+    record: Value,
+}
+
+impl Output for ValidationOutput {
+    fn record(&self) -> (&'static str, &Value) {
+        ("validate.json", &self.record)
+    }
+
+    fn tables(&self) -> Tables<'_> {
+        vec![("validate".into(), vec![(None, &self.table)])]
+    }
+
+    /// Always CSV: a handful of rows.
+    fn format(&self) -> OutputFormat {
+        OutputFormat::Csv
+    }
+
+    /// The log–log figure `validate.png` + `.svg`, its plotted data as
+    /// `validate.figure.csv` (`validate.csv` is the table).
+    fn write_files(&self, dir: &OutDir) -> Result<()> {
+        crate::plot::write_figure(
+            &crate::figures::validate_figure(&self.validation),
+            &dir.path().join("validate"),
+        )?;
+        let (plotted, figure_csv) = (
+            dir.path().join("validate.csv"),
+            dir.path().join("validate.figure.csv"),
+        );
+        std::fs::rename(&plotted, &figure_csv).map_err(|e| Error::io(&figure_csv, e))
+    }
+}
+
+/// [`validate`] in memory.
+pub fn run_validate(
     table: &toml::Table,
     base: &Path,
     sizes: &[usize],
     seeds: usize,
-    out: &Path,
-    progress: bool,
-) -> Result<Validation> {
+    progress: Progress,
+) -> Result<ValidationOutput> {
     let start = Instant::now();
-    let dir = OutDir::create(out)?;
     let exp = crate::registry::load_table(table.clone(), base)?;
-    let bar = progress_bar(progress, sizes.len() as u64, "validate");
-    let v = run_validation(table, base, sizes, seeds, &|n| bar.inc(n))?;
-    bar.finish_and_clear();
+    let v = run_validation(table, base, sizes, seeds, progress)?;
     let mut t = Table::new(
         v.size_key.rsplit('.').next().unwrap_or("size"),
         std::iter::once("seeds".to_string())
@@ -557,18 +799,7 @@ pub fn validate(
         }
         t.push(r.size, row);
     }
-    crate::plot::write_figure(
-        &crate::figures::validate_figure(&v),
-        &dir.path().join("validate"),
-    )?;
-    // The figure's plotted data goes beside it; validate.csv is the table.
-    let (plotted, figure_csv) = (
-        dir.path().join("validate.csv"),
-        dir.path().join("validate.figure.csv"),
-    );
-    std::fs::rename(&plotted, &figure_csv).map_err(|e| Error::io(&figure_csv, e))?;
-    dir.write("validate.csv", csv(&[(None, &t)]).as_bytes())?;
-    let rec = record(
+    let record = record(
         "validate",
         exp.as_ref(),
         json!({
@@ -579,9 +810,27 @@ pub fn validate(
             "wall_seconds": start.elapsed().as_secs_f64(),
         }),
     );
-    dir.write("validate.json", &pretty(&rec))?;
-    dir.commit()?;
-    Ok(v)
+    Ok(ValidationOutput {
+        validation: v,
+        table: t,
+        record,
+    })
+}
+
+/// `aedyn validate`: [`run_validation`] → `out/validate.csv` (one row per size: the metrics
+/// and their standard errors), `out/validate.json` (with the fitted exponents) and the
+/// log–log figure `out/validate.png` + `.svg` (its plotted data: `validate.figure.csv`).
+pub fn validate(
+    table: &toml::Table,
+    base: &Path,
+    sizes: &[usize],
+    seeds: usize,
+    out: &Path,
+    progress: bool,
+) -> Result<Validation> {
+    let bar = (progress, sizes.len() as u64, "validate");
+    let o = into_folder(out, bar, |p| run_validate(table, base, sizes, seeds, p))?;
+    Ok(o.validation)
 }
 
 /// What `aedyn sweep` (or `sweep-point`) did.

@@ -71,7 +71,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::base::model::{Dynamics, Run};
+use crate::base::model::{Dynamics, Progress, Run};
 use crate::base::table::{csv, push_cell};
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
@@ -595,16 +595,21 @@ pub fn load_record(out: &Path, task: &Task) -> Option<TaskRecord> {
 }
 
 /// A trajectory file to write: name inside `points/` and content.
-type TrajectoryFile = (String, String);
+pub type TrajectoryFile = (String, String);
 
 /// Run one source of a task; the result is recorded whatever the outcome. A run whose
 /// summary reports a finite `divergence_time` (its trajectory blew up without an error)
 /// counts as diverged.
-fn run_source(sweep: &Sweep, task: &Task, source: &str) -> (SourceResult, Option<TrajectoryFile>) {
+fn run_source(
+    sweep: &Sweep,
+    task: &Task,
+    source: &str,
+    progress: Progress,
+) -> (SourceResult, Option<TrajectoryFile>) {
     let exp = task.experiment.as_ref();
     let run: Result<Run> = match source {
-        "theory" => exp.theory(task.seed, &|_| {}),
-        _ => exp.simulate(task.seed, &|_| {}),
+        "theory" => exp.theory(task.seed, &|_| progress(0)),
+        _ => exp.simulate(task.seed, &|_| progress(0)),
     };
     let failed = |status, divergence_time, error: String| SourceResult {
         source: source.into(),
@@ -662,8 +667,13 @@ fn run_source(sweep: &Sweep, task: &Task, source: &str) -> (SourceResult, Option
 
 /// Compute one task in memory: its record and its trajectory files (none when
 /// `trajectories = false`). With `what = "both"` the theory is matched to the simulation
-/// ([`Dynamics::theory_for`]) when the simulation finished.
-pub fn compute_task(sweep: &Sweep, task: &Task) -> (TaskRecord, Vec<TrajectoryFile>) {
+/// ([`Dynamics::theory_for`]) when the simulation finished. The runs call `progress(0)` as
+/// they go (the units of a sweep are tasks): a chance for the caller to stop them.
+pub fn compute_task(
+    sweep: &Sweep,
+    task: &Task,
+    progress: Progress,
+) -> (TaskRecord, Vec<TrajectoryFile>) {
     let start = Instant::now();
     let sources: &[&str] = match sweep.what {
         What::Theory => &["theory"],
@@ -674,7 +684,7 @@ pub fn compute_task(sweep: &Sweep, task: &Task) -> (TaskRecord, Vec<TrajectoryFi
     let results = sources
         .iter()
         .map(|s| {
-            let (r, f) = run_source(sweep, task, s);
+            let (r, f) = run_source(sweep, task, s, progress);
             files.extend(f);
             r
         })
@@ -699,15 +709,45 @@ pub fn compute_task(sweep: &Sweep, task: &Task) -> (TaskRecord, Vec<TrajectoryFi
     (record, files)
 }
 
-/// Run one task and write its files atomically: the trajectories, then `points/<key>.json`.
-pub fn run_task(sweep: &Sweep, task: &Task, out: &Path) -> Result<TaskRecord> {
-    let (record, files) = compute_task(sweep, task);
+/// Write a computed task's files atomically: the trajectories, then `points/<key>.json`.
+pub fn write_task(
+    out: &Path,
+    task: &Task,
+    record: &TaskRecord,
+    files: &[TrajectoryFile],
+) -> Result<()> {
     for (name, csv) in files {
         write_atomic(&out.join("points").join(name), csv.as_bytes())?;
     }
-    let json = serde_json::to_string_pretty(&record).expect("serialisable record");
-    write_atomic(&record_path(out, &task.key), json.as_bytes())?;
+    let json = serde_json::to_string_pretty(record).expect("serialisable record");
+    write_atomic(&record_path(out, &task.key), json.as_bytes())
+}
+
+/// Run one task ([`compute_task`]) and write its files ([`write_task`]).
+pub fn run_task(sweep: &Sweep, task: &Task, out: &Path, progress: Progress) -> Result<TaskRecord> {
+    let (record, files) = compute_task(sweep, task, progress);
+    write_task(out, task, &record, &files)?;
     Ok(record)
+}
+
+/// A task computed in memory: the task, its record and its trajectory files.
+pub type Evaluated = (Task, TaskRecord, Vec<TrajectoryFile>);
+
+/// Compute every task in parallel, in memory (no files), keeping the trajectory files so
+/// that [`save`] can write them later; `progress(1)` after each task.
+pub fn evaluate_all(
+    sweep: &Sweep,
+    tasks: Vec<Task>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Vec<Evaluated> {
+    tasks
+        .into_par_iter()
+        .map(|t| {
+            let (r, files) = compute_task(sweep, &t, progress);
+            progress(1);
+            (t, r, files)
+        })
+        .collect()
 }
 
 /// Compute every task in parallel, in memory (no files): for figures and library use.
@@ -716,14 +756,19 @@ pub fn evaluate(
     tasks: Vec<Task>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Vec<(Task, TaskRecord)> {
-    tasks
-        .into_par_iter()
-        .map(|t| {
-            let (r, _) = compute_task(sweep, &t);
-            progress(1);
-            (t, r)
-        })
+    evaluate_all(sweep, tasks, progress)
+        .into_iter()
+        .map(|(t, r, _)| (t, r))
         .collect()
+}
+
+/// Write a sweep computed in memory into `out` as `aedyn sweep` does: each task's files
+/// ([`write_task`]), then `sweep.csv` and `sweep.json` ([`collect`]).
+pub fn save(sweep: &Sweep, evaluated: &[Evaluated], out: &Path) -> Result<Collected> {
+    for (task, record, files) in evaluated {
+        write_task(out, task, record, files)?;
+    }
+    collect(sweep, evaluated.iter().map(|e| e.0.clone()).collect(), out)
 }
 
 /// What a run of (some of) the tasks did.
@@ -754,7 +799,7 @@ pub fn run_tasks(
     let results: Vec<Result<TaskRecord>> = pending
         .par_iter()
         .map(|t| {
-            let r = run_task(sweep, t, out);
+            let r = run_task(sweep, t, out, progress);
             progress(1);
             r
         })
@@ -812,8 +857,46 @@ fn opt(v: Option<f64>) -> String {
     s
 }
 
-/// The `sweep.csv` table of the finished tasks (see the module docs).
-pub fn table(sweep: &Sweep, finished: &[(Task, TaskRecord)]) -> String {
+/// One cell of `sweep.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    /// An axis value, as written in the config.
+    Value(&'a toml::Value),
+    /// A seed.
+    Seed(u64),
+    /// A text (source, status, error message, key).
+    Text(&'a str),
+    /// A number; `None` where it does not exist (an empty cell).
+    Number(Option<f64>),
+    /// A flag (`diverged`).
+    Flag(bool),
+}
+
+impl Cell<'_> {
+    /// The cell's text (axis values as written in the config, numbers in their shortest
+    /// round-trip form, empty where a number does not exist).
+    pub fn text(&self) -> String {
+        match self {
+            Cell::Value(v) => cell(v),
+            Cell::Seed(s) => s.to_string(),
+            Cell::Text(s) => s.to_string(),
+            Cell::Number(v) => opt(*v),
+            Cell::Flag(b) => b.to_string(),
+        }
+    }
+
+    /// The cell as written in `sweep.csv` (quoted where needed).
+    pub fn render(&self) -> String {
+        csv_field(&self.text())
+    }
+}
+
+/// The `sweep.csv` table of the finished tasks as typed cells: the header and one row per
+/// task and source (see the module docs).
+pub fn rows<'a>(
+    sweep: &'a Sweep,
+    finished: &[(&'a Task, &'a TaskRecord)],
+) -> (Vec<String>, Vec<Vec<Cell<'a>>>) {
     let mut metrics: Vec<String> = Vec::new();
     for (_, rec) in finished {
         for r in &rec.results {
@@ -824,7 +907,7 @@ pub fn table(sweep: &Sweep, finished: &[(Task, TaskRecord)]) -> String {
             }
         }
     }
-    let mut header: Vec<String> = sweep.axes.iter().map(|a| csv_field(&a.field)).collect();
+    let mut header: Vec<String> = sweep.axes.iter().map(|a| a.field.clone()).collect();
     // The model's first summary column (its headline final value) stands before the
     // divergence columns, the others after them.
     let (head, rest) = metrics.split_at(metrics.len().min(1));
@@ -833,30 +916,40 @@ pub fn table(sweep: &Sweep, finished: &[(Task, TaskRecord)]) -> String {
     header.extend(["diverged", "divergence_time"].map(String::from));
     header.extend(rest.iter().cloned());
     header.extend(["error", "key"].map(String::from));
-    let mut out = header.join(",");
-    out.push('\n');
+    let mut rows = Vec::new();
     for (task, rec) in finished {
         for r in &rec.results {
-            let mut row: Vec<String> = task.values.iter().map(|v| csv_field(&cell(v))).collect();
-            row.push(task.seed.to_string());
-            row.push(r.source.clone());
-            row.push(
-                match r.status {
-                    Status::Ok => "ok",
-                    Status::Diverged => "diverged",
-                    Status::Error => "error",
-                }
-                .into(),
-            );
-            row.extend(head.iter().map(|name| opt(r.get(name))));
-            row.push((r.status == Status::Diverged).to_string());
-            row.push(opt(r.divergence_time));
-            row.extend(rest.iter().map(|name| opt(r.get(name))));
-            row.push(csv_field(r.error.as_deref().unwrap_or("")));
-            row.push(task.key.clone());
-            out.push_str(&row.join(","));
-            out.push('\n');
+            let mut row: Vec<Cell> = task.values.iter().map(Cell::Value).collect();
+            row.push(Cell::Seed(task.seed));
+            row.push(Cell::Text(&r.source));
+            row.push(Cell::Text(match r.status {
+                Status::Ok => "ok",
+                Status::Diverged => "diverged",
+                Status::Error => "error",
+            }));
+            row.extend(head.iter().map(|name| Cell::Number(r.get(name))));
+            row.push(Cell::Flag(r.status == Status::Diverged));
+            row.push(Cell::Number(r.divergence_time));
+            row.extend(rest.iter().map(|name| Cell::Number(r.get(name))));
+            row.push(Cell::Text(r.error.as_deref().unwrap_or("")));
+            row.push(Cell::Text(&task.key));
+            rows.push(row);
         }
+    }
+    (header, rows)
+}
+
+/// The `sweep.csv` table of the finished tasks (see the module docs).
+pub fn table(sweep: &Sweep, finished: &[(Task, TaskRecord)]) -> String {
+    let refs: Vec<(&Task, &TaskRecord)> = finished.iter().map(|(t, r)| (t, r)).collect();
+    let (header, rows) = rows(sweep, &refs);
+    let header: Vec<String> = header.iter().map(|h| csv_field(h)).collect();
+    let mut out = header.join(",");
+    out.push('\n');
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(Cell::render).collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
     }
     out
 }
@@ -893,6 +986,14 @@ pub fn collect(sweep: &Sweep, tasks: Vec<Task>, out: &Path) -> Result<Collected>
         }
     }
     write_atomic(&out.join("sweep.csv"), table(sweep, &finished).as_bytes())?;
+    let json = manifest(sweep, finished.len(), &missing);
+    write_atomic(&out.join("sweep.json"), json.as_bytes())?;
+    Ok(Collected { finished, missing })
+}
+
+/// The manifest `sweep.json` (pretty JSON): the config text, the grid, the number of
+/// finished tasks and the missing ones.
+pub fn manifest(sweep: &Sweep, finished: usize, missing: &[Task]) -> String {
     let manifest = Manifest {
         aedyn_version: env!("CARGO_PKG_VERSION"),
         what: sweep.what,
@@ -903,8 +1004,8 @@ pub fn collect(sweep: &Sweep, tasks: Vec<Task>, out: &Path) -> Result<Collected>
             .iter()
             .map(|a| (a.field.clone(), a.values.iter().map(cell).collect()))
             .collect(),
-        tasks: finished.len() + missing.len(),
-        finished: finished.len(),
+        tasks: finished + missing.len(),
+        finished,
         missing: missing
             .iter()
             .map(|t| MissingTask {
@@ -915,9 +1016,7 @@ pub fn collect(sweep: &Sweep, tasks: Vec<Task>, out: &Path) -> Result<Collected>
             .collect(),
         config: &sweep.source_text,
     };
-    let json = serde_json::to_string_pretty(&manifest).expect("serialisable manifest");
-    write_atomic(&out.join("sweep.json"), json.as_bytes())?;
-    Ok(Collected { finished, missing })
+    serde_json::to_string_pretty(&manifest).expect("serialisable manifest")
 }
 
 /// Options of the SLURM job-array script.

@@ -18,11 +18,7 @@ fn norm_dev(dim: usize, seeds: usize) -> (f64, f64) {
     c.data.dim = dim;
     c.simulation.test_samples = aedyn::autoencoder::params::TestSamples::Count(0);
     let exp = c.check().unwrap();
-    let opts = aedyn::commands::Options {
-        seeds: Some(seeds),
-        progress: false,
-    };
-    let (cmp, _) = aedyn::commands::run_comparison(&exp, &opts).unwrap();
+    let (cmp, _) = aedyn::commands::run_comparison(&exp, Some(seeds), &|_| {}).unwrap();
     assert!(cmp.failed.is_empty(), "{:?}", cmp.failed);
     let te = cmp.summary("test_error").unwrap();
     let v = te.mean_over_seeds.max_norm.unwrap();

@@ -148,10 +148,12 @@ impl Experiment {
         self.covariance.spectrum()
     }
 
-    /// The theory of replicate `seed` at the given output times.
-    fn theory_at(&self, seed: u64, times: &[f64]) -> Result<Run> {
+    /// The theory of replicate `seed` at the given output times; `progress(1)` at each.
+    fn theory_at(&self, seed: u64, times: &[f64], progress: Progress) -> Result<Run> {
         let init = self.initial_state(seed)?;
-        let run = self.ode()?.run(&init, times, self.tolerances)?;
+        let run = self
+            .ode()?
+            .run_reporting(&init, times, self.tolerances, progress)?;
         let k = self.model.hidden;
         let tr = run.trajectory;
         Ok(Run {
@@ -209,7 +211,7 @@ impl Dynamics for Experiment {
 
     fn work(&self, source: Source) -> u64 {
         match source {
-            Source::Theory => 0,
+            Source::Theory => self.times.len() as u64,
             Source::Simulation => self
                 .times
                 .last()
@@ -217,18 +219,18 @@ impl Dynamics for Experiment {
         }
     }
 
-    fn theory(&self, seed: u64, _progress: Progress) -> Result<Run> {
-        self.theory_at(seed, &self.times)
+    fn theory(&self, seed: u64, progress: Progress) -> Result<Run> {
+        self.theory_at(seed, &self.times, progress)
     }
 
     /// The theory from the simulation's exact initial weights, on its time grid (t =
     /// steps/D: output times closer than 1/D round to the same step count, so the theory is
     /// integrated over the distinct times and mapped back).
-    fn theory_for(&self, sim: &Run, _progress: Progress) -> Result<Run> {
+    fn theory_for(&self, sim: &Run, progress: Progress) -> Result<Run> {
         let times = &sim.table.index;
         let mut unique = times.clone();
         unique.dedup();
-        let mut run = self.theory_at(sim.seed, &unique)?;
+        let mut run = self.theory_at(sim.seed, &unique, progress)?;
         if unique.len() != times.len() {
             let tr = run
                 .payload

@@ -140,6 +140,16 @@ impl OutputFormat {
         }
     }
 
+    /// The files of a table named `stem` in this format: the table, and for `.npy` its
+    /// column names (`<stem>.columns.txt`).
+    pub fn file_names(self, stem: &str) -> Vec<String> {
+        let mut files = vec![format!("{stem}.{}", self.extension())];
+        if self == OutputFormat::Npy {
+            files.push(format!("{stem}.columns.txt"));
+        }
+        files
+    }
+
     /// Write `tables` in this format (see [`csv_to`], [`npy`]).
     pub fn write(
         self,

@@ -173,13 +173,7 @@ pub fn sequential_config() -> Params {
 /// Run `aedyn compare` on config `c` with its own seeds, in memory.
 pub fn run_compare(c: &Params, progress: &(dyn Fn(u64) + Sync)) -> Result<(Experiment, Compared)> {
     let exp = c.check()?;
-    let (inner, _) = crate::commands::run_comparison(
-        &exp,
-        &crate::commands::Options {
-            seeds: None,
-            progress: false,
-        },
-    )?;
+    let (inner, _) = crate::commands::run_comparison(&exp, None, &|_| progress(0))?;
     progress(1);
     let pairs = crate::autoencoder::figures::pairs(&inner)
         .into_iter()

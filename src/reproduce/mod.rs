@@ -303,7 +303,7 @@ pub fn figure(name: &str) -> Result<&'static FigureSpec> {
 
 /// Write the figures (all, or those named in `only`) into `out`; returns their names.
 /// `quick` builds the small versions where a figure has one (tests). `progress(1)` is called
-/// after each figure.
+/// after each figure (and `progress(0)` while one is made).
 pub fn reproduce(
     out: &Path,
     only: &[String],
@@ -315,8 +315,10 @@ pub fn reproduce(
     } else {
         only.iter().map(|n| figure(n)).collect::<Result<_>>()?
     };
-    let quiet = |_: u64| {};
-    let mut ctx = Ctx::new(&quiet);
+    // The figures count in whole figures; their inner work reaches `progress` as 0 units, so
+    // a caller (the Python bindings' Ctrl-C) can stop it between two of its steps.
+    let tick = |_: u64| progress(0);
+    let mut ctx = Ctx::new(&tick);
     ctx.quick = quick;
     let mut written = Vec::new();
     for spec in specs {

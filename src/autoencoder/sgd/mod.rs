@@ -285,7 +285,7 @@ impl<'a> Simulator<'a> {
     }
 
     /// Run replicate `seed` through the output times. `progress(n)` is called with the
-    /// number of steps made since its previous call.
+    /// number of steps made since its previous call (every 1000 steps and at each output).
     pub fn run_seed(&self, seed: u64, progress: &(dyn Fn(u64) + Sync)) -> Result<SeedRun> {
         let mut net = self.initial_network(seed)?;
         // The initial weights exactly as configured (not through the frame and back).
@@ -343,6 +343,8 @@ impl<'a> Simulator<'a> {
                 order_params: m.order_params,
                 groups: m.groups,
             });
+            // No steps, but a chance for the caller to stop the run after each measurement.
+            progress(0);
         }
         progress(steps % PROGRESS_CHUNK);
         Ok(SeedRun {

@@ -467,6 +467,18 @@ impl Theory {
 
     /// Integrate from `init` through the output `times` (the first is the initial time).
     pub fn run(&self, init: &InitialState, times: &[f64], tol: Tolerances) -> Result<TheoryRun> {
+        self.run_reporting(init, times, tol, &|_| {})
+    }
+
+    /// [`Self::run`], calling `progress(1)` at each output time (a progress bar; a caller
+    /// can stop the integration there).
+    pub fn run_reporting(
+        &self,
+        init: &InitialState,
+        times: &[f64],
+        tol: Tolerances,
+        progress: crate::base::Progress,
+    ) -> Result<TheoryRun> {
         let y0 = self.pack(init)?;
         let mut trajectory = Trajectory::default();
         let rhs = |y: &DVector<f64>, dy: &mut DVector<f64>| self.rhs(y, dy);
@@ -480,6 +492,7 @@ impl Theory {
                 e => e,
             })?;
             trajectory.snapshots.push(s);
+            progress(1);
             Ok(())
         })?;
         Ok(TheoryRun { trajectory, stats })
