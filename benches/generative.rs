@@ -3,7 +3,7 @@
 //! minibatch SGD step at n = 256, m = 64, B = 256 (sparse codes k = 3). The same steps in numpy:
 //! `python3 benches/baselines/generative_numpy.py` (run it beside this bench for the ratio).
 
-use aedyn::generative::data::{gaussian_dictionary, CodeLaw, Magnitudes, Samples, Sign};
+use aedyn::generative::data::{gaussian_dictionary, CodeLaw, Samples, Sign};
 use aedyn::generative::model::{evaluate, Activation, GradPath, Model, Source};
 use aedyn::rng::rng_for;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -11,15 +11,7 @@ use nalgebra::{DMatrix, DVector};
 use rand_distr::{Distribution, StandardNormal};
 
 fn signed(m: usize, k: usize) -> CodeLaw {
-    CodeLaw {
-        m,
-        k,
-        sign: Sign::Rademacher,
-        magnitudes: Magnitudes::Discrete {
-            values: vec![1.0],
-            probs: vec![1.0],
-        },
-    }
+    CodeLaw::discrete(m, k, Sign::Rademacher, vec![1.0])
 }
 
 /// Aᵀ plus iid N(0, eps²) entries.

@@ -8,27 +8,7 @@ use common::aedyn;
 
 #[test]
 fn quick_figures_of_the_table_build_with_data() {
-    let none = |_: u64| {};
-    let mut ctx = aedyn::reproduce::Ctx::new(&none);
-    ctx.quick = true;
-    let specs: Vec<_> = aedyn::reproduce::FIGURES
-        .iter()
-        .filter(|f| f.model == "generative")
-        .collect();
-    assert_eq!(specs.len(), 5);
-    for spec in specs {
-        let fig = spec
-            .build(&ctx)
-            .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
-        assert!(!fig.panels.is_empty());
-        for p in &fig.panels {
-            assert!(
-                p.series.iter().any(|s| s.y.iter().any(|v| v.is_finite())),
-                "{}",
-                spec.name
-            );
-        }
-    }
+    common::quick_figures_have_data("generative", 5);
 }
 
 /// A small orthonormal case: n = 12, m = 8, k = 2, 40 steps.

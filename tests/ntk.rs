@@ -8,26 +8,7 @@ use common::{aedyn, aedyn_ok};
 
 #[test]
 fn quick_figures_of_the_table_build_with_data() {
-    let none = |_: u64| {};
-    let mut ctx = aedyn::reproduce::Ctx::new(&none);
-    ctx.quick = true;
-    let specs: Vec<_> = aedyn::reproduce::FIGURES
-        .iter()
-        .filter(|f| f.model == "ntk")
-        .collect();
-    assert_eq!(specs.len(), 6);
-    for spec in specs {
-        let fig = spec
-            .build(&ctx)
-            .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
-        for p in &fig.panels {
-            assert!(
-                p.series.iter().any(|s| s.y.iter().any(|v| v.is_finite())),
-                "{}: an empty panel",
-                spec.name
-            );
-        }
-    }
+    common::quick_figures_have_data("ntk", 6);
 }
 
 /// Joint training at width 200 on the default 12 points in ℝ⁶, 100 steps.

@@ -950,6 +950,41 @@ fn seed_failures(
     Ok(err)
 }
 
+/// Failed seeds and the number of finished ones, beside a command's output.
+type Replicated<O> = (O, Vec<(u64, aedyn::Error)>, usize);
+
+/// A replicated command's work: the experiment, the number of seeds, progress.
+type ReplicatedRun<O> =
+    fn(&dyn Dynamics, Option<usize>, aedyn::base::Progress) -> aedyn::Result<Replicated<O>>;
+
+/// A command over replicate seeds (`simulate`, `compare`): run interruptibly, then raise for
+/// failed seeds as the CLI reports them (the finished seeds attached to the exception).
+fn replicated<O: commands::Output + 'static>(
+    py: Python<'_>,
+    config: &Config,
+    seeds: Option<usize>,
+    seed: Option<u64>,
+    progress: Option<&Bound<'_, PyAny>>,
+    command: &'static str,
+    run: ReplicatedRun<O>,
+) -> PyResult<PyResult_> {
+    let exp = experiment(py, config, seed)?;
+    let total = commands::simulation_work(exp.as_ref(), seeds);
+    let (out, failures, finished) =
+        run_interruptible(py, progress, total, move |p| run(exp.as_ref(), seeds, p))?;
+    let result = PyResult_::of(command, "sim", out);
+    if failures.is_empty() {
+        Ok(result)
+    } else {
+        Err(seed_failures(
+            py,
+            &failures,
+            failures.len() + finished,
+            result,
+        )?)
+    }
+}
+
 /// theory(config, seed=None, progress=None)
 ///
 /// The limit theory from replicate 0's initial state (`aedyn theory`); `seed` sets
@@ -986,19 +1021,20 @@ fn simulate(
     seed: Option<u64>,
     progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyResult_> {
-    let exp = experiment(py, config, seed)?;
-    let total = commands::simulation_work(exp.as_ref(), seeds);
-    let mut out = run_interruptible(py, progress, total, move |p| {
-        commands::run_simulate(exp.as_ref(), seeds, p)
-    })?;
-    let failures = std::mem::take(&mut out.sim.failures);
-    let n = failures.len() + out.sim.runs.len();
-    let result = PyResult_::of("simulate", "sim", out);
-    if failures.is_empty() {
-        Ok(result)
-    } else {
-        Err(seed_failures(py, &failures, n, result)?)
-    }
+    replicated(
+        py,
+        config,
+        seeds,
+        seed,
+        progress,
+        "simulate",
+        |exp, seeds, p| {
+            let mut out = commands::run_simulate(exp, seeds, p)?;
+            let failures = std::mem::take(&mut out.sim.failures);
+            let finished = out.sim.runs.len();
+            Ok((out, failures, finished))
+        },
+    )
 }
 
 /// compare(config, seeds=None, seed=None, progress=None)
@@ -1016,19 +1052,20 @@ fn compare(
     seed: Option<u64>,
     progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyResult_> {
-    let exp = experiment(py, config, seed)?;
-    let total = commands::simulation_work(exp.as_ref(), seeds);
-    let mut out = run_interruptible(py, progress, total, move |p| {
-        commands::run_compare(exp.as_ref(), seeds, p)
-    })?;
-    let failures = std::mem::take(&mut out.sim.failures);
-    let n = failures.len() + out.cmp.pairs.len();
-    let result = PyResult_::of("compare", "sim", out);
-    if failures.is_empty() {
-        Ok(result)
-    } else {
-        Err(seed_failures(py, &failures, n, result)?)
-    }
+    replicated(
+        py,
+        config,
+        seeds,
+        seed,
+        progress,
+        "compare",
+        |exp, seeds, p| {
+            let mut out = commands::run_compare(exp, seeds, p)?;
+            let failures = std::mem::take(&mut out.sim.failures);
+            let finished = out.cmp.pairs.len();
+            Ok((out, failures, finished))
+        },
+    )
 }
 
 /// validate(config, sizes=None, seeds=4, seed=None, progress=None)

@@ -6,9 +6,7 @@ use crate::base::Dynamics;
 use nalgebra::{DMatrix, DVector};
 use rand_distr::{Distribution, StandardNormal};
 
-use super::data::{
-    gaussian_dictionary, orthonormal_dictionary, CodeLaw, Magnitudes, Samples, Sign,
-};
+use super::data::{gaussian_dictionary, orthonormal_dictionary, CodeLaw, Samples, Sign};
 use super::model::{evaluate, gradient_standard_error, Activation, GradPath, Model, Source};
 use super::params::Params;
 use super::{theory, Experiment};
@@ -24,13 +22,7 @@ pub(crate) fn experiment(text: &str) -> Experiment {
 fn none(_: u64) {}
 
 fn law(m: usize, k: usize, sign: Sign, values: Vec<f64>) -> CodeLaw {
-    let probs = vec![1.0 / values.len() as f64; values.len()];
-    CodeLaw {
-        m,
-        k,
-        sign,
-        magnitudes: Magnitudes::Discrete { values, probs },
-    }
+    CodeLaw::discrete(m, k, sign, values)
 }
 
 fn near(a: &DMatrix<f64>, eps: f64, seed: u64) -> DMatrix<f64> {

@@ -85,6 +85,17 @@ impl CodeLaw {
         }
     }
 
+    /// Codes of `k` of `m` atoms with magnitudes drawn uniformly from `values`.
+    pub fn discrete(m: usize, k: usize, sign: Sign, values: Vec<f64>) -> Self {
+        let probs = vec![1.0 / values.len() as f64; values.len()];
+        CodeLaw {
+            m,
+            k,
+            sign,
+            magnitudes: Magnitudes::Discrete { values, probs },
+        }
+    }
+
     /// v₁ = E[|x_i| | i ∈ S].
     pub fn v1(&self) -> f64 {
         match &self.magnitudes {

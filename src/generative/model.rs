@@ -715,18 +715,12 @@ pub fn gradient_standard_error(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generative::data::{gaussian_dictionary, orthonormal_dictionary, Magnitudes, Sign};
+    use crate::generative::data::{gaussian_dictionary, orthonormal_dictionary, Sign};
     use crate::rng::rng_for;
     use rand_distr::{Distribution, StandardNormal};
 
     fn law(m: usize, k: usize, sign: Sign, values: Vec<f64>) -> CodeLaw {
-        let probs = vec![1.0 / values.len() as f64; values.len()];
-        CodeLaw {
-            m,
-            k,
-            sign,
-            magnitudes: Magnitudes::Discrete { values, probs },
-        }
+        CodeLaw::discrete(m, k, sign, values)
     }
 
     fn perturbed(a: &DMatrix<f64>, eps: f64, seed: u64) -> DMatrix<f64> {

@@ -25,3 +25,29 @@ pub fn aedyn_ok(args: &[&str], dir: &Path) -> String {
     assert!(ok, "aedyn {args:?}: {out}");
     out
 }
+
+/// Every figure of `model` in the figure table builds in its quick version (there are
+/// `count`), and none of its panels is empty.
+pub fn quick_figures_have_data(model: &str, count: usize) {
+    let none = |_: u64| {};
+    let mut ctx = aedyn::reproduce::Ctx::new(&none);
+    ctx.quick = true;
+    let specs: Vec<_> = aedyn::reproduce::FIGURES
+        .iter()
+        .filter(|f| f.model == model)
+        .collect();
+    assert_eq!(specs.len(), count);
+    for spec in specs {
+        let fig = spec
+            .build(&ctx)
+            .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+        assert!(!fig.panels.is_empty(), "{}", spec.name);
+        for p in &fig.panels {
+            assert!(
+                p.series.iter().any(|s| s.y.iter().any(|v| v.is_finite())),
+                "{}: an empty panel",
+                spec.name
+            );
+        }
+    }
+}
