@@ -32,8 +32,8 @@ use crate::base::table::{OutputFormat, Table};
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 
-/// The crate version recorded in every output.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+use crate::provenance::Provenance;
+pub use crate::provenance::{REVISION, VERSION};
 
 /// Options shared by the commands.
 #[derive(Debug, Clone, Copy, Default)]
@@ -239,23 +239,27 @@ impl Drop for OutDir {
     }
 }
 
-/// The JSON record of a command: version, command, model, config, then `fields` and the
-/// model's own facts merged in at the top level.
+/// The JSON record of a command: the model's own facts and `fields` merged in at the top
+/// level, then version, revision, command, model and config (which nothing overrides).
 fn record(command: &str, exp: &dyn Dynamics, fields: Value) -> Value {
-    let mut r = json!({
+    let mut r = serde_json::Map::new();
+    for part in [exp.record(), fields] {
+        if let Value::Object(m) = part {
+            r.extend(m);
+        }
+    }
+    let fixed = json!({
         "aedyn_version": VERSION,
+        "aedyn_revision": REVISION,
         "command": command,
         "model": exp.kind(),
         "config": exp.config(),
         "threads": rayon::current_num_threads(),
     });
-    let obj = r.as_object_mut().expect("object");
-    for part in [fields, exp.record()] {
-        if let Value::Object(m) = part {
-            obj.extend(m);
-        }
+    if let Value::Object(m) = fixed {
+        r.extend(m);
     }
-    r
+    Value::Object(r)
 }
 
 /// The last row of a table as `{column: value}` (null where missing).
@@ -295,12 +299,31 @@ pub trait Output: Send + Sync {
     /// Write the files other than the tables and the record (figures, the runs' own files).
     fn write_files(&self, dir: &OutDir) -> Result<()>;
 
-    /// Write everything into `dir`: the other files, the tables, then the record.
+    /// Where this output came from (for its figures), read off its record: the command,
+    /// the model, the seeds (`seeds`, or the theory's `seed`) and the config as TOML.
+    fn provenance(&self) -> Result<Provenance> {
+        let (_, r) = self.record();
+        let seeds: Vec<u64> = match (&r["seeds"], &r["seed"]) {
+            (Value::Array(a), _) => a.iter().filter_map(Value::as_u64).collect(),
+            (_, s) => s.as_u64().into_iter().collect(),
+        };
+        Provenance::of(
+            &format!("aedyn {}", r["command"].as_str().unwrap_or("")),
+            r["model"].as_str().unwrap_or(""),
+            &seeds,
+            &r["config"],
+        )
+    }
+
+    /// Write everything into `dir`: the other files, the tables, `run.toml` (the config as
+    /// `--config` reads it, so `aedyn <command> --config OUT/run.toml` re-runs it), then the
+    /// record.
     fn write_into(&self, dir: &OutDir) -> Result<()> {
         self.write_files(dir)?;
         for (stem, tables) in self.tables() {
             dir.write_table(&stem, self.format(), &tables)?;
         }
+        dir.write("run.toml", self.provenance()?.config.as_bytes())?;
         let (name, record) = self.record();
         dir.write(name, &pretty(record))
     }
@@ -625,7 +648,10 @@ impl Output for ComparisonOutput {
     fn write_files(&self, dir: &OutDir) -> Result<()> {
         write_run_files(dir, &self.sims())?;
         match &self.figure {
-            Some(fig) => crate::plot::write_figure(fig, &dir.path().join("compare")),
+            Some(fig) => {
+                let prov = self.provenance()?;
+                crate::plot::write_figure(fig, &dir.path().join("compare"), &prov)
+            }
             None => Ok(()),
         }
     }
@@ -761,6 +787,7 @@ impl Output for ValidationOutput {
         crate::plot::write_figure(
             &crate::figures::validate_figure(&self.validation),
             &dir.path().join("validate"),
+            &self.provenance()?,
         )?;
         let (plotted, figure_csv) = (
             dir.path().join("validate.csv"),
@@ -805,7 +832,7 @@ pub fn run_validate(
         json!({
             "size_key": v.size_key,
             "sizes": sizes,
-            "seeds": seeds,
+            "seeds": (0..seeds).map(|j| exp.replicate_seed(j)).collect::<Vec<_>>(),
             "validation": v,
             "wall_seconds": start.elapsed().as_secs_f64(),
         }),

@@ -14,13 +14,14 @@ pub enum Error {
         message: String,
     },
     /// Reading or writing a file failed.
-    #[error("I/O error on `{path}`: {source}")]
+    /// The system's message is part of this error's text, and deliberately not its
+    /// `source()`, so that a printed error chain says it once.
+    #[error("I/O error on `{path}`: {cause}")]
     Io {
         /// The file involved.
         path: PathBuf,
         /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A file was read but its content is malformed.
     #[error("cannot parse `{path}`: {message}")]
@@ -81,7 +82,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 

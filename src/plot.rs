@@ -38,6 +38,7 @@ use plotters::style::{register_font, FontStyle, FontTransform, RGBAColor};
 
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
+use crate::provenance::{embed_in_svg, Provenance};
 
 /// Width in pixels of one panel in the figures made by [`Figure::row`] and [`Figure::grid`].
 pub const PANEL_WIDTH: u32 = 1000;
@@ -396,13 +397,14 @@ fn grid_shape(n: usize, columns: usize) -> (usize, usize) {
 }
 
 /// Render `fig` to `<path_stem>.png` and `<path_stem>.svg` (the suffixes are appended, so
-/// a stem like `out/fig1.erf` is fine). Each file is written atomically (temporary file
+/// a stem like `out/fig1.erf` is fine), each carrying `provenance` (PNG `iTXt` chunks, one
+/// per field; an SVG `<metadata>` element). Each file is written atomically (temporary file
 /// in the same folder, then rename); missing parent folders are created.
 ///
 /// # Errors
 /// [`Error::Unsupported`] for a zero or huge (> 16384 px) figure side; [`Error::Io`] if
 /// drawing or writing a file fails (the drawing error is wrapped as the I/O source).
-pub fn render(fig: &Figure, path_stem: &Path) -> Result<()> {
+pub fn render(fig: &Figure, path_stem: &Path, provenance: &Provenance) -> Result<()> {
     if fig.width == 0 || fig.height == 0 || fig.width > MAX_SIDE || fig.height > MAX_SIDE {
         return Err(Error::Unsupported(format!(
             "figure size {} × {} px (each side must be 1–{MAX_SIDE})",
@@ -413,10 +415,10 @@ pub fn render(fig: &Figure, path_stem: &Path) -> Result<()> {
     let svg_path = with_suffix(path_stem, "svg");
     let fail = |path: &Path, msg: String| Error::io(path, std::io::Error::other(msg));
 
-    let png = render_png(fig).map_err(|m| fail(&png_path, m))?;
+    let png = render_png(fig, provenance).map_err(|m| fail(&png_path, m))?;
     write_atomic(&png_path, &png)?;
     let svg = render_svg(fig).map_err(|m| fail(&svg_path, m))?;
-    write_atomic(&svg_path, svg.as_bytes())
+    write_atomic(&svg_path, embed_in_svg(&svg, provenance).as_bytes())
 }
 
 fn with_suffix(stem: &Path, ext: &str) -> PathBuf {
@@ -441,7 +443,7 @@ fn ensure_font() -> DResult<()> {
     }
 }
 
-fn render_png(fig: &Figure) -> DResult<Vec<u8>> {
+fn render_png(fig: &Figure, provenance: &Provenance) -> DResult<Vec<u8>> {
     ensure_font()?;
     let ss = SUPERSAMPLE;
     let (w, h) = (fig.width * ss, fig.height * ss);
@@ -452,7 +454,7 @@ fn render_png(fig: &Figure) -> DResult<Vec<u8>> {
         root.present().map_err(|e| e.to_string())?;
     }
     let small = downsample(&big, fig.width as usize, fig.height as usize, ss as usize);
-    encode_png(&small, fig.width, fig.height)
+    encode_png(&small, fig.width, fig.height, provenance)
 }
 
 fn render_svg(fig: &Figure) -> DResult<String> {
@@ -488,12 +490,16 @@ fn downsample(big: &[u8], w: usize, h: usize, ss: usize) -> Vec<u8> {
     out
 }
 
-fn encode_png(rgb: &[u8], w: u32, h: u32) -> DResult<Vec<u8>> {
+fn encode_png(rgb: &[u8], w: u32, h: u32, provenance: &Provenance) -> DResult<Vec<u8>> {
     let mut out = Vec::new();
     {
         let mut enc = png::Encoder::new(&mut out, w, h);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
+        for (key, text) in provenance.fields() {
+            enc.add_itxt_chunk(key.to_string(), text)
+                .map_err(|e| e.to_string())?;
+        }
         let mut writer = enc.write_header().map_err(|e| e.to_string())?;
         writer.write_image_data(rgb).map_err(|e| e.to_string())?;
         writer.finish().map_err(|e| e.to_string())?;
@@ -1667,10 +1673,12 @@ fn data_points<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, frame: &Frame
     pts
 }
 
-/// Render `fig` and write its data as `<stem>.csv`.
-pub fn write_figure(fig: &Figure, stem: &Path) -> Result<()> {
-    render(fig, stem)?;
-    let mut csv = String::from("panel,series,x,y,z\n");
+/// Render `fig` and write its data as `<stem>.csv`, all three files carrying `provenance`
+/// (the CSV as `#` comment lines above its header).
+pub fn write_figure(fig: &Figure, stem: &Path, provenance: &Provenance) -> Result<()> {
+    render(fig, stem, provenance)?;
+    let mut csv = provenance.csv_comments();
+    csv.push_str("panel,series,x,y,z\n");
     for (p, panel) in fig.panels.iter().enumerate() {
         if let Some(h) = &panel.heatmap {
             let name = h.label.replace(',', ";");

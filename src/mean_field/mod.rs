@@ -653,7 +653,7 @@ impl crate::base::Dynamics for MeanFieldExperiment {
     fn record(&self) -> serde_json::Value {
         let beta = self.model.beta();
         serde_json::json!({
-            "model": self.model,
+            "coefficients": self.model,
             "trace": self.data.trace(),
             "intrinsic_dimension": self
                 .data

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::plot::{write_figure, Figure};
+use crate::provenance::Provenance;
 
 pub use variants::{
     final_overlaps, off_diagonal_ratio, run_variant, variant_config, DIGITS_BINS, VARIANT_CONFIGS,
@@ -323,7 +324,18 @@ pub fn reproduce(
     let mut written = Vec::new();
     for spec in specs {
         let fig = spec.build(&ctx)?;
-        write_figure(&fig, &out.join(spec.name))?;
+        // The figure's experiments are built in: version, revision and this command fix
+        // its configs and seeds.
+        let provenance = Provenance {
+            command: format!(
+                "aedyn reproduce --only {}{}",
+                spec.name,
+                if quick { " --quick" } else { "" }
+            ),
+            model: spec.model.to_string(),
+            ..Provenance::default()
+        };
+        write_figure(&fig, &out.join(spec.name), &provenance)?;
         written.push(spec.name.to_string());
         progress(1);
     }
