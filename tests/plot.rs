@@ -139,7 +139,7 @@ fn two_panel_figure_writes_png_and_svg() {
     let stem = dir.path().join("figs").join("test_error.erf");
     let fig = demo_figure();
     assert_eq!((fig.width, fig.height), (2000, 750));
-    render(&fig, &stem).unwrap();
+    render(&fig, &stem, &Default::default()).unwrap();
 
     let (w, h, rgb) = decode_png(&dir.path().join("figs/test_error.erf.png"));
     assert_eq!((w, h), (fig.width, fig.height));
@@ -207,8 +207,8 @@ fn rerender_overwrites_and_leaves_no_temp_files() {
     let mut fig = Figure::row(vec![panel, Panel::new("x", "y")]);
     fig.width = 640;
     fig.height = 300;
-    render(&fig, &stem).unwrap();
-    render(&fig, &stem).unwrap();
+    render(&fig, &stem, &Default::default()).unwrap();
+    render(&fig, &stem, &Default::default()).unwrap();
     let (w, h, _) = decode_png(&dir.path().join("fig.png"));
     assert_eq!((w, h), (640, 300));
     assert_eq!(file_names(dir.path()), ["fig.png", "fig.svg"]);
@@ -219,7 +219,7 @@ fn zero_sized_figure_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let mut fig = Figure::row(vec![Panel::new("t", "ε_g")]);
     fig.height = 0;
-    let err = render(&fig, &dir.path().join("fig")).unwrap_err();
+    let err = render(&fig, &dir.path().join("fig"), &Default::default()).unwrap_err();
     assert!(matches!(err, Error::Unsupported(_)), "{err}");
     assert!(file_names(dir.path()).is_empty());
 }
