@@ -31,8 +31,8 @@
 //! # Ok::<(), aedyn::Error>(())
 //! ```
 //!
-//! Module dependencies point one way: `error, rng, io, provenance, plot, activation,
-//! spectrum, dataset` (neutral) → `base` (the model interface, trajectories, runner, comparison,
+//! Module dependencies point one way: `error, rng, io, provenance, resources, plot,
+//! activation, spectrum, dataset` (neutral) → `base` (the model interface, trajectories, runner, comparison,
 //! config reading) → the model folders (`autoencoder`, `mean_field`, `generative`, `ntk`; no model imports
 //! another) → `registry` (the only place that names every model) → `sweep`, `commands`,
 //! `figures`, `reproduce` (generic over the model) → the binary.
@@ -52,6 +52,7 @@ pub mod plot;
 pub mod provenance;
 pub mod registry;
 pub mod reproduce;
+pub mod resources;
 pub mod rng;
 pub mod spectrum;
 pub mod sweep;

@@ -31,9 +31,13 @@ struct Cli {
     #[arg(long, global = true)]
     seed: Option<u64>,
     /// The model of the built-in default config (without --config): autoencoder,
-    /// mean-field.
+    /// mean-field, generative, ntk.
     #[arg(long, global = true)]
     model: Option<String>,
+    /// Memory a config may need (e.g. 64G, or `none`); by default what the system reports
+    /// available. Sets AEDYN_MAX_MEMORY.
+    #[arg(long, global = true, value_name = "SIZE")]
+    max_memory: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -166,6 +170,10 @@ fn load(cli: &Cli) -> anyhow::Result<Box<dyn Dynamics>> {
 
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(size) = &cli.max_memory {
+        aedyn::resources::parse_size(size).map_err(|m| anyhow::anyhow!("--max-memory: {m}"))?;
+        std::env::set_var(aedyn::resources::MAX_MEMORY_ENV, size);
+    }
     let progress = progress_wanted(cli.quiet);
     let options = |seeds: Option<usize>| Options { seeds, progress };
     match &cli.command {

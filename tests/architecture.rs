@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 const MODELS: [&str; 4] = ["autoencoder", "mean_field", "generative", "ntk"];
 const UPPER: [&str; 5] = ["registry", "sweep", "commands", "figures", "reproduce"];
-const NEUTRAL: [&str; 8] = [
+const NEUTRAL: [&str; 9] = [
     "error",
     "provenance",
+    "resources",
     "rng",
     "io",
     "plot",

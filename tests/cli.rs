@@ -158,3 +158,51 @@ fn compare_writes_tables_figure_and_deviations() {
     // D = 200 is small, but theory and SGD still agree to a few percent of the range.
     assert!(dev > 0.0 && dev < 0.15, "{dev}");
 }
+
+/// Sizes beyond the machine's memory are refused before anything is allocated: an error
+/// naming the field, exit status 1 (not an abort), and no output folder.
+#[test]
+fn huge_sizes_fail_naming_the_field_without_aborting() {
+    let dir = tempfile::tempdir().unwrap();
+    for (set, field) in [
+        ("data.dim=1000000000", "data.dim"),
+        ("output.points=1000000000", "output.points"),
+        ("network.hidden=100000", "network.hidden"),
+    ] {
+        for cmd in ["theory", "simulate", "compare"] {
+            let out = Command::new(env!("CARGO_BIN_EXE_aedyn"))
+                .args([cmd, "--set", set, "--out", "o"])
+                .current_dir(dir.path())
+                .env("CI", "1")
+                .env("AEDYN_MAX_MEMORY", "16G")
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{cmd} {set}: {err}");
+            assert!(err.contains(&format!("`{field}`")), "{cmd} {set}: {err}");
+            assert!(err.contains("GiB") || err.contains("TiB"), "{err}");
+            assert!(!dir.path().join("o").exists());
+        }
+    }
+}
+
+/// An unusable `--out` is refused before the work starts: the long comparison below (tens of
+/// seconds) never runs.
+#[test]
+fn unusable_out_fails_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("file"), "x").unwrap();
+    let long = ["--set", "data.dim=20000", "--set", "simulation.seeds=8"];
+    for out in ["file", "file/sub"] {
+        for cmd in ["compare", "simulate", "theory"] {
+            let start = std::time::Instant::now();
+            let mut args = vec![cmd, "--out", out];
+            args.extend(long);
+            let (ok, err) = aedyn(&args, dir.path());
+            assert!(!ok, "{cmd} --out {out}");
+            assert!(err.contains("file"), "{err}");
+            // Far below the seconds the comparison itself would take.
+            assert!(start.elapsed().as_secs_f64() < 5.0, "{cmd} --out {out}");
+        }
+    }
+}

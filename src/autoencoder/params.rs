@@ -450,6 +450,23 @@ pub struct DataSamples {
 crate::model_params!(Params, Experiment, super::KIND);
 
 impl Params {
+    /// The memory every command needs at least (bytes by key; see [`crate::resources`]):
+    /// the K×D initial weights and M spike directions of length D (`data.dim`), the K×K
+    /// order parameters per spike group and the K×K blocks of each output row
+    /// (`network.hidden`), and the output rows' other columns: R, T and the per-group
+    /// densities (`output.points`).
+    pub fn memory(&self) -> crate::resources::Estimate {
+        use crate::resources::F64;
+        let (d, k) = (self.data.dim as f64, self.network.hidden as f64);
+        let m = self.data.spikes.len() as f64;
+        let p = self.output.points as f64;
+        vec![
+            ("data.dim", F64 * d * (2.0 * k + m)),
+            ("network.hidden", F64 * k * k * (m + 6.0 + 2.0 * p)),
+            ("output.points", F64 * p * (2.0 + 3.0 * k * (m + 1.0))),
+        ]
+    }
+
     /// Parse a TOML config; unknown keys and wrong types are errors naming the key.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
         crate::base::config::params_from_toml(text, origin, super::KIND)

@@ -23,6 +23,9 @@ pub trait ModelParams: DeserializeOwned + Serialize + Default {
     fn resolve_paths(&mut self, base: &Path);
     /// Validate everything; errors name the dotted config key.
     fn check(&self) -> Result<Self::Experiment>;
+    /// The memory a run of this config needs at least, by the key it grows with (see
+    /// [`crate::resources`]); checked before [`ModelParams::check`] allocates anything.
+    fn memory(&self) -> crate::resources::Estimate;
 }
 
 /// Implement [`ModelParams`] for a model's params type from its inherent `resolve_paths` and
@@ -41,14 +44,21 @@ macro_rules! model_params {
             fn check(&self) -> $crate::Result<$experiment> {
                 <$params>::check(self)
             }
+
+            fn memory(&self) -> $crate::resources::Estimate {
+                <$params>::memory(self)
+            }
         }
     };
 }
 
-/// Build model `P`'s experiment from a config table (see [`params_from_table`]).
+/// Build model `P`'s experiment from a config table (see [`params_from_table`]); a config
+/// whose memory estimate exceeds the limit is refused before anything is allocated
+/// ([`crate::resources::check_memory`]).
 pub fn build<P: ModelParams>(table: toml::Table, base: &Path) -> Result<Box<dyn Dynamics>> {
     let mut p: P = params_from_table(table, P::KIND)?;
     p.resolve_paths(base);
+    crate::resources::check_memory(&p.memory())?;
     Ok(Box::new(p.check()?))
 }
 

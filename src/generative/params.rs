@@ -415,6 +415,27 @@ pub(crate) fn coherence_error(e: CoherenceNotReached) -> Error {
 }
 
 impl Params {
+    /// The memory every command needs at least (bytes by key; see [`crate::resources`]):
+    /// the n×m dictionary, weights and gradient workspaces (`data.dim`, or `data.atoms` when
+    /// m > n), the training and test sets with their codes (`data.samples`,
+    /// `simulation.test_samples`) and the output table (`output.points`).
+    pub fn memory(&self) -> crate::resources::Estimate {
+        use crate::resources::F64;
+        let (n, m) = (self.data.dim as f64, self.data.atoms as f64);
+        vec![
+            (
+                if n >= m { "data.dim" } else { "data.atoms" },
+                F64 * 4.0 * n * m,
+            ),
+            ("data.samples", F64 * self.data.samples as f64 * (n + m)),
+            (
+                "simulation.test_samples",
+                F64 * self.simulation.test_samples as f64 * (n + m),
+            ),
+            ("output.points", F64 * 8.0 * self.output.points as f64),
+        ]
+    }
+
     /// Make the file keys (`data.dictionary_path`, `init.weights`, a bias file) relative to
     /// `base`, the config file's folder.
     pub fn resolve_paths(&mut self, base: &Path) {

@@ -237,6 +237,27 @@ fn positive(field: &str, v: f64) -> Result<f64> {
 crate::model_params!(Params, MeanFieldExperiment, super::KIND);
 
 impl Params {
+    /// The memory every command needs at least (bytes by key; see [`crate::resources`]):
+    /// the d×d covariance and the particles' d-vectors with their velocity workspaces
+    /// (`data.dim`), the particle pair kernels, P×P (`theory.particles`), the N neurons'
+    /// weights (`network.neurons`) and the output table (`output.points`).
+    pub fn memory(&self) -> crate::resources::Estimate {
+        use crate::resources::F64;
+        let d = self.data.dim as f64;
+        let particles = self.theory.particles as f64;
+        let n = self.network.neurons as f64;
+        let blocks = self.data.blocks.len() as f64;
+        vec![
+            ("data.dim", F64 * d * (d + 6.0 * particles)),
+            ("theory.particles", F64 * 4.0 * particles * particles),
+            ("network.neurons", F64 * 4.0 * n * d),
+            (
+                "output.points",
+                F64 * self.output.points as f64 * (8.0 + blocks),
+            ),
+        ]
+    }
+
     /// Parse a TOML config; unknown keys and wrong types are errors naming the key.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
         crate::base::config::params_from_toml(text, origin, super::KIND)

@@ -228,6 +228,27 @@ fn resolve(p: &mut Option<PathBuf>, base: &Path) {
 }
 
 impl Params {
+    /// The memory every command needs at least (bytes by key; see [`crate::resources`]):
+    /// the nd×nd Gram matrix with its eigen-decomposition workspace (`data.samples`, or
+    /// `data.dim` when d > n), the m×d weights with their gradients (`network.width`), the
+    /// test points (`simulation.test_points`) and the output table (`output.points`).
+    pub fn memory(&self) -> crate::resources::Estimate {
+        use crate::resources::F64;
+        let (n, d) = (self.data.samples as f64, self.data.dim as f64);
+        vec![
+            (
+                if n >= d { "data.samples" } else { "data.dim" },
+                F64 * 3.0 * (n * d) * (n * d),
+            ),
+            ("network.width", F64 * 6.0 * self.network.width as f64 * d),
+            (
+                "simulation.test_points",
+                F64 * 2.0 * self.simulation.test_points as f64 * d,
+            ),
+            ("output.points", F64 * 10.0 * self.output.points as f64),
+        ]
+    }
+
     /// Make the file keys (`data.path`, `init.encoder`, `init.decoder`) relative to `base`
     /// (the config file's folder) absolute.
     pub fn resolve_paths(&mut self, base: &Path) {
