@@ -259,6 +259,10 @@ fn record(command: &str, exp: &dyn Dynamics, fields: Value) -> Value {
     if let Value::Object(m) = fixed {
         r.extend(m);
     }
+    let warnings = exp.warnings();
+    if !warnings.is_empty() {
+        r.insert("warnings".into(), json!(warnings));
+    }
     Value::Object(r)
 }
 
@@ -695,6 +699,14 @@ pub fn run_compare(
     );
     if let Value::Object(m) = exp.compare_extra(&cmp)? {
         rec.as_object_mut().expect("object").extend(m);
+    }
+    let deviation = cmp.warnings();
+    if !deviation.is_empty() {
+        let obj = rec.as_object_mut().expect("object");
+        let all = obj.entry("warnings").or_insert_with(|| json!([]));
+        if let Value::Array(a) = all {
+            a.extend(deviation.into_iter().map(Value::String));
+        }
     }
     Ok(ComparisonOutput {
         cmp,

@@ -47,6 +47,9 @@ pub enum Error {
         /// What was observed.
         detail: String,
     },
+    /// Every replicate of a command failed (each one's reason is listed).
+    #[error("every simulation seed failed: {0}")]
+    AllSeedsFailed(String),
     /// The ODE integrator failed.
     #[error("ODE integration failed at t = {time}: {message}")]
     Integration {

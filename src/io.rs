@@ -173,6 +173,17 @@ pub fn write_matrix_csv(path: &Path, m: &DMatrix<f64>) -> Result<()> {
     write_atomic(path, matrix_csv(m).as_bytes())
 }
 
+/// A 64-bit FNV-1a checksum of `bytes`, as 16 hex digits: detects a truncated, emptied or
+/// altered file (not an adversary).
+pub fn checksum(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 /// Write `bytes` to `path` via a temporary file in the same folder and a rename,
 /// so a reader never sees a half-written file. Creates the parent folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -232,6 +243,14 @@ fn temp_path(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checksum_is_fnv1a_64() {
+        // Reference values of the FNV-1a 64-bit hash.
+        assert_eq!(checksum(b""), "cbf29ce484222325");
+        assert_eq!(checksum(b"a"), "af63dc4c8601ec8c");
+        assert_eq!(checksum(b"foobar"), "85944171f73967e8");
+    }
 
     #[test]
     fn csv_round_trip_is_exact() {

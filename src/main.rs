@@ -165,7 +165,11 @@ fn out_dir(cli: &Cli) -> anyhow::Result<&Path> {
 
 fn load(cli: &Cli) -> anyhow::Result<Box<dyn Dynamics>> {
     let (table, base) = config_table(cli)?;
-    Ok(aedyn::registry::load_table(table, &base)?)
+    let exp = aedyn::registry::load_table(table, &base)?;
+    for w in exp.warnings() {
+        eprintln!("warning: {w}");
+    }
+    Ok(exp)
 }
 
 fn run() -> anyhow::Result<()> {
@@ -235,6 +239,9 @@ fn run() -> anyhow::Result<()> {
                     s.ensemble.max_norm.unwrap_or(f64::NAN),
                     out.display()
                 );
+            }
+            for w in cmp.warnings() {
+                eprintln!("warning: {w}");
             }
             if !cmp.failed.is_empty() {
                 anyhow::bail!(

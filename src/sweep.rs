@@ -581,17 +581,26 @@ pub struct TaskRecord {
     pub model: String,
     /// The resolved config.
     pub config: serde_json::Value,
+    /// The task's trajectory files (name inside `points/`) with their checksums
+    /// ([`crate::io::checksum`]); a resume recomputes the task when one does not match.
+    #[serde(default)]
+    pub files: Vec<(String, String)>,
 }
 
 fn record_path(out: &Path, key: &str) -> PathBuf {
     out.join("points").join(format!("{key}.json"))
 }
 
-/// The finished record of a task, if its file exists and is for this key.
+/// The finished record of a task, if its file exists, is for this key, was computed by this
+/// crate version, and every trajectory file it lists is there with its checksum.
 pub fn load_record(out: &Path, task: &Task) -> Option<TaskRecord> {
     let text = std::fs::read_to_string(record_path(out, &task.key)).ok()?;
     let r: TaskRecord = serde_json::from_str(&text).ok()?;
-    (r.key == task.key).then_some(r)
+    let files_intact = r.files.iter().all(|(name, sum)| {
+        std::fs::read(out.join("points").join(name)).is_ok_and(|b| crate::io::checksum(&b) == *sum)
+    });
+    (r.key == task.key && r.aedyn_version == crate::provenance::VERSION && files_intact)
+        .then_some(r)
 }
 
 /// A trajectory file to write: name inside `points/` and content.
@@ -691,7 +700,7 @@ pub fn compute_task(
         .collect();
     let exp = task.experiment.as_ref();
     let record = TaskRecord {
-        aedyn_version: env!("CARGO_PKG_VERSION").into(),
+        aedyn_version: crate::provenance::VERSION.into(),
         key: task.key.clone(),
         seed: task.seed,
         point: sweep
@@ -705,6 +714,10 @@ pub fn compute_task(
         wall_seconds: start.elapsed().as_secs_f64(),
         model: exp.kind().to_string(),
         config: exp.config(),
+        files: files
+            .iter()
+            .map(|(name, csv)| (name.clone(), crate::io::checksum(csv.as_bytes())))
+            .collect(),
     };
     (record, files)
 }
@@ -995,7 +1008,7 @@ pub fn collect(sweep: &Sweep, tasks: Vec<Task>, out: &Path) -> Result<Collected>
 /// finished tasks and the missing ones.
 pub fn manifest(sweep: &Sweep, finished: usize, missing: &[Task]) -> String {
     let manifest = Manifest {
-        aedyn_version: env!("CARGO_PKG_VERSION"),
+        aedyn_version: crate::provenance::VERSION,
         what: sweep.what,
         grid: sweep.grid,
         seeds: sweep.seeds,
@@ -1059,7 +1072,7 @@ pub fn slurm_script(
     let _ = writeln!(
         s,
         "# aedyn {} sweep: {n_tasks} tasks in {chunks} array tasks of ≤ {}",
-        env!("CARGO_PKG_VERSION"),
+        crate::provenance::VERSION,
         opts.chunk_size
     );
     let _ = writeln!(s, "#SBATCH --job-name=aedyn-sweep");

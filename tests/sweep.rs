@@ -100,6 +100,22 @@ fn killed_sweep_resumes_recomputing_only_missing_tasks() {
     // Nothing left to do; the same table again, from one thread.
     let e = ok(&aedyn(&args, dir.path(), Some("1")));
     assert!(e.contains("computed 0 tasks, reused 12"), "{e}");
+    // A companion file emptied (or altered) no longer matches its record's checksum: that
+    // task alone is recomputed, and the table is the same.
+    let sims: Vec<_> = std::fs::read_dir(out.join("points"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".sim.csv"))
+        .collect();
+    assert_eq!(sims.len(), 12);
+    std::fs::write(&sims[4], "").unwrap();
+    let e = ok(&aedyn(&args, dir.path(), None));
+    assert!(e.contains("computed 1 tasks, reused 11"), "{e}");
+    assert!(!std::fs::read(&sims[4]).unwrap().is_empty());
+    assert_eq!(
+        std::fs::read_to_string(out.join("sweep.csv")).unwrap(),
+        table
+    );
 
     // Chunks (as the SLURM array runs them) into a fresh folder, one thread each: collect
     // first reports the missing chunk, then equals the local table.

@@ -176,6 +176,10 @@ impl Dynamics for Experiment {
         KIND
     }
 
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
+    }
+
     fn config(&self) -> Value {
         serde_json::to_value(&self.config).expect("serialisable config")
     }

@@ -433,6 +433,9 @@ pub struct Experiment {
     pub bias0: Option<DVector<f64>>,
     /// The real data (`data.kind = "dataset"`).
     pub samples: Option<DataSamples>,
+    /// What is legal but outside the theory's regime (printed by the CLI, recorded in every
+    /// output's `warnings`).
+    pub warnings: Vec<String>,
 }
 
 /// A real dataset, processed (docs/autoencoder.md §1.1), with the exact covariance of its samples.
@@ -448,6 +451,10 @@ pub struct DataSamples {
 }
 
 crate::model_params!(Params, Experiment, super::KIND);
+
+/// `init.std` from which a tied network's initial weights count as O(1) (a warning): at
+/// 0.5 the tied reconstruction w·g(w·x) already has a norm comparable to the input's.
+const TIED_LARGE_STD: f64 = 0.5;
 
 impl Params {
     /// The memory every command needs at least (bytes by key; see [`crate::resources`]):
@@ -662,10 +669,14 @@ impl Params {
         let d = covariance.dim();
         let init = match self.init.kind {
             InitKind::Random => {
-                if !(self.init.std.is_finite() && self.init.std >= 0.0) {
+                if !(self.init.std.is_finite() && self.init.std > 0.0) {
                     return Err(Error::config(
                         "init.std",
-                        format!("must be a finite number ≥ 0, got {}", self.init.std),
+                        format!(
+                            "must be a finite number > 0, got {} (zero weights stay zero under \
+                             SGD, and the theory's overlap matrix Q is singular there)",
+                            self.init.std
+                        ),
                     ));
                 }
                 InitSpec::Random {
@@ -783,7 +794,26 @@ impl Params {
                     .map_err(|e| e.at(&format!("init.groups.{i}")))?;
             }
         }
+        if k > d {
+            return Err(Error::config(
+                "network.hidden",
+                format!(
+                    "K = {k} exceeds data.dim = {d}: unsupported (the K hidden units span at \
+                     most D directions, and the theory describes K ≪ D)"
+                ),
+            ));
+        }
+        let mut warnings = Vec::new();
+        if model.tied && self.init.kind == InitKind::Random && self.init.std >= TIED_LARGE_STD {
+            warnings.push(format!(
+                "init.std = {} with tied weights starts at O(1) weights (ε_g(0) of order K·std⁴ \
+                 times the input power), far from the small-initialisation regime of the \
+                 sequential-learning results; init.std ≲ 0.1 is typical",
+                self.init.std
+            ));
+        }
         Ok(Experiment {
+            warnings,
             config: self.clone(),
             sim: SimSettings {
                 batch: self.training.batch,

@@ -125,15 +125,13 @@ impl Comparison {
         names: &[(String, String)],
     ) -> Result<Self> {
         if pairs.is_empty() {
-            return Err(Error::Diverged {
-                what: "every simulation seed".into(),
-                time: f64::NAN,
-                detail: failed
+            return Err(Error::AllSeedsFailed(
+                failed
                     .iter()
                     .map(|(s, e)| format!("seed {s}: {e}"))
                     .collect::<Vec<_>>()
                     .join("; "),
-            });
+            ));
         }
         for (sim, th) in &pairs {
             if sim.table.len() != th.table.len() {
@@ -160,7 +158,33 @@ impl Comparison {
     pub fn summary(&self, name: &str) -> Option<&ObservableSummary> {
         self.summaries.iter().find(|s| s.name == name)
     }
+
+    /// A warning when the headline observable (the first summary) disagrees with the
+    /// theory: its ensemble mean deviates by more than [`DEVIATION_WARNING`] of the
+    /// theory's range.
+    pub fn warnings(&self) -> Vec<String> {
+        self.summaries
+            .first()
+            .and_then(|s| s.ensemble.max_norm.map(|d| (s, d)))
+            .filter(|&(_, d)| d > DEVIATION_WARNING)
+            .map(|(s, d)| {
+                format!(
+                    "`{}`: the simulation's mean deviates from the theory by {d:.3} of the \
+                     theory's range (warning threshold {DEVIATION_WARNING}); the run is outside \
+                     the theory's regime (step size, size, or a divergence)",
+                    s.name
+                )
+            })
+            .into_iter()
+            .collect()
+    }
 }
+
+/// Normalised ensemble deviation (max |mean over seeds of simulation − theory| / theory's
+/// range) above which `compare` warns: a quarter of the range is far beyond the finite-size
+/// fluctuations of the comparisons aedyn ships (≲ 0.05), so the theory does not describe
+/// the run.
+pub const DEVIATION_WARNING: f64 = 0.25;
 
 /// The deviation summary of simulation column `name` against theory column `theory` (None
 /// if a table lacks its column).

@@ -82,6 +82,11 @@ pub trait Dynamics: Send + Sync {
     fn config(&self) -> Value;
     /// The model's facts for `run.json` (spectrum, predictions, …).
     fn record(&self) -> Value;
+    /// What is legal but outside the model's regime (printed by the CLI before it runs,
+    /// recorded in every output's `warnings`).
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Number of replicates when the command does not say (`simulation.seeds`).
     fn default_seeds(&self) -> usize;
     /// The seed of replicate `j`.

@@ -502,6 +502,9 @@ pub struct MeanFieldExperiment {
     pub seed: u64,
     /// Number of SGD replicates.
     pub seeds: usize,
+    /// What is legal but outside the model's regime (printed by the CLI, recorded in every
+    /// output's `warnings`).
+    pub warnings: Vec<String>,
 }
 
 /// A theory run and the solver that produced it.
@@ -644,6 +647,10 @@ impl MeanFieldExperiment {
 impl crate::base::Dynamics for MeanFieldExperiment {
     fn kind(&self) -> &'static str {
         KIND
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
     }
 
     fn config(&self) -> serde_json::Value {

@@ -236,6 +236,12 @@ fn positive(field: &str, v: f64) -> Result<f64> {
 
 crate::model_params!(Params, MeanFieldExperiment, super::KIND);
 
+/// Largest accepted ε·tr Σ (SGD step times the input power E‖x‖²): beyond 1 a single
+/// sample's update of a neuron is as large as the input itself (the per-sample curvature of
+/// the linear part is ∝ ‖x‖², and a gradient step past 2/‖x‖² overshoots), far outside the
+/// small-step (mean-field ODE) regime; the reference experiment has 0.043.
+const STEP_POWER_LIMIT: f64 = 1.0;
+
 impl Params {
     /// The memory every command needs at least (bytes by key; see [`crate::resources`]):
     /// the d×d covariance and the particles' d-vectors with their velocity workspaces
@@ -309,6 +315,12 @@ impl Params {
                             "multiplicity must be ≥ 1",
                         ));
                     }
+                }
+                if d.blocks.iter().all(|&(kappa, _)| kappa == 0.0) {
+                    return Err(Error::config(
+                        "data.blocks",
+                        "every eigenvalue κ is 0: the inputs would all be zero",
+                    ));
                 }
                 MfData::blocks(&d.blocks).map_err(|e| e.at("data.blocks"))?
             }
@@ -410,7 +422,34 @@ impl Params {
         if self.simulation.seeds == 0 {
             return Err(Error::config("simulation.seeds", "must be ≥ 1"));
         }
+        let times = self.output.times("output")?;
+        let power = sgd.step * data.trace();
+        if power > STEP_POWER_LIMIT {
+            return Err(Error::config(
+                "training.step",
+                format!(
+                    "ε·tr Σ = {} × {:.4} = {power:.3} is far above the stable range (≲ \
+                     {STEP_POWER_LIMIT}): one SGD step would move the weights by more than the \
+                     input's scale; the mean-field limit needs ε·tr Σ ≪ 1",
+                    sgd.step,
+                    data.trace()
+                ),
+            ));
+        }
+        let mut warnings = Vec::new();
+        let spacing = times
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .fold(f64::INFINITY, f64::min);
+        if sgd.step > spacing {
+            warnings.push(format!(
+                "training.step = {} is larger than the smallest output interval {spacing:.3e}: \
+                 the simulation's rows round to whole steps, so some repeat",
+                sgd.step
+            ));
+        }
         let exp = MeanFieldExperiment {
+            warnings,
             params: self.clone(),
             model,
             data,
@@ -418,7 +457,7 @@ impl Params {
             init_std: i.std,
             symmetry: i.symmetry,
             sgd,
-            times: self.output.times("output")?,
+            times,
             solver: th.solver,
             particles: th.particles,
             dt: positive("theory.dt", th.dt)?,
