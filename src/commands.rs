@@ -497,7 +497,7 @@ pub fn run_simulation(
     let wall = start.elapsed().as_secs_f64();
     let (runs, failures, status) = split(results);
     Ok(Simulation {
-        steps_per_second: (exp.work(Source::Simulation) * runs.len() as u64) as f64 / wall,
+        steps_per_second: (exp.simulation_steps() * runs.len() as u64) as f64 / wall,
         runs,
         failures,
         status,

@@ -213,14 +213,23 @@ impl Dynamics for Experiment {
         Experiment::replicate_seed(self, j)
     }
 
+    /// A simulation's units are its steps plus, per output time, the test inputs of its
+    /// measurement ([`sgd::measurement_units`]), so the progress bar moves from the first
+    /// measurement on.
     fn work(&self, source: Source) -> u64 {
         match source {
             Source::Theory => self.times.len() as u64,
-            Source::Simulation => self
-                .times
-                .last()
-                .map_or(0, |t| sgd::steps_at(*t, self.covariance.dim())),
+            Source::Simulation => {
+                self.simulation_steps()
+                    + self.times.len() as u64 * sgd::measurement_units(self.sim.test_samples)
+            }
         }
+    }
+
+    fn simulation_steps(&self) -> u64 {
+        self.times
+            .last()
+            .map_or(0, |t| sgd::steps_at(*t, self.covariance.dim()))
     }
 
     fn theory(&self, seed: u64, progress: Progress) -> Result<Run> {

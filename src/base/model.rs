@@ -93,6 +93,11 @@ pub trait Dynamics: Send + Sync {
     fn replicate_seed(&self, j: usize) -> u64;
     /// Progress units of one run of `source` (0 = unknown).
     fn work(&self, source: Source) -> u64;
+    /// Training steps of one simulated replicate (for `steps_per_second`); by default its
+    /// progress units.
+    fn simulation_steps(&self) -> u64 {
+        self.work(Source::Simulation)
+    }
     /// The limit theory, from the initial state of replicate seed `seed`.
     fn theory(&self, seed: u64, progress: Progress) -> Result<Run>;
     /// Finite-size training of replicate seed `seed`.

@@ -285,7 +285,8 @@ impl<'a> Simulator<'a> {
     }
 
     /// Run replicate `seed` through the output times. `progress(n)` is called with the
-    /// number of steps made since its previous call (every 1000 steps and at each output).
+    /// number of steps made since its previous call (every 1000 steps and at each output),
+    /// and after each measurement with its [`measurement_units`].
     pub fn run_seed(&self, seed: u64, progress: &(dyn Fn(u64) + Sync)) -> Result<SeedRun> {
         let mut net = self.initial_network(seed)?;
         // The initial weights exactly as configured (not through the frame and back).
@@ -343,8 +344,8 @@ impl<'a> Simulator<'a> {
                 order_params: m.order_params,
                 groups: m.groups,
             });
-            // No steps, but a chance for the caller to stop the run after each measurement.
-            progress(0);
+            // The measurement's units; also a chance for the caller to stop the run.
+            progress(measurement_units(test_samples));
         }
         progress(steps % PROGRESS_CHUNK);
         Ok(SeedRun {
@@ -354,6 +355,16 @@ impl<'a> Simulator<'a> {
             trajectory,
             steps,
         })
+    }
+}
+
+/// Progress units of one measurement: its test inputs (each costs about one step), at least
+/// 1 for the exact order parameters; with `"auto"` the least count
+/// [`AUTO_MIN_TEST_SAMPLES`] (the count it settles on is known only as it runs).
+pub fn measurement_units(samples: TestSamples) -> u64 {
+    match samples {
+        TestSamples::Count(n) => n.max(1) as u64,
+        TestSamples::Auto => AUTO_MIN_TEST_SAMPLES as u64,
     }
 }
 
