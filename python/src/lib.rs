@@ -917,10 +917,16 @@ impl PyResult_ {
 // The commands.
 
 /// The validated experiment of a config (with `init.seed` = `seed` when given), built with
-/// the GIL released.
+/// the GIL released; its warnings (legal but outside the theory's regime) are raised as
+/// Python `UserWarning`s, as the CLI prints them.
 fn experiment(py: Python<'_>, config: &Config, seed: Option<u64>) -> PyResult<Arc<dyn Dynamics>> {
     let c = config.seeded(seed)?;
-    Ok(py.detach(|| c.experiment()).or_py()?.into())
+    let exp: Arc<dyn Dynamics> = py.detach(|| c.experiment()).or_py()?.into();
+    for w in exp.warnings() {
+        let category = py.get_type::<pyo3::exceptions::PyUserWarning>();
+        PyErr::warn(py, &category, &std::ffi::CString::new(w).unwrap_or_default(), 1)?;
+    }
+    Ok(exp)
 }
 
 /// Failed seeds of a simulation as the CLI reports them: `DivergenceError` when every

@@ -91,3 +91,14 @@ def test_divergence_raises_with_the_finished_seeds(config_file):
     assert message.endswith("2 of 2 seeds failed")
     assert len(e.value.result) == 0
     assert [s["status"] for s in e.value.result.meta["status"]] == ["failed", "failed"]
+
+
+def test_warnings_of_the_config_are_python_warnings():
+    """Legal but outside the theory's regime (tied weights from O(1) weights): a
+    `UserWarning` with the CLI's text, and the run still happens."""
+    cfg = aedyn.default_config()
+    cfg.set("network.tied", True)
+    cfg.set("init.std", 1.0)
+    cfg.set("output.points", 3)
+    with pytest.warns(UserWarning, match="with tied weights"):
+        assert len(aedyn.theory(cfg)) == 3
