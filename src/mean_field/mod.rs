@@ -36,6 +36,7 @@
 
 pub mod figures;
 pub mod kernels;
+mod pairs;
 pub mod params;
 pub mod particles;
 pub mod relu;
