@@ -47,7 +47,7 @@ const Q_S: [f64; 4] = [
     7.703_815_055_590_193_527_91e-2,
 ];
 
-/// `asin x` for `x ∈ [−1, 1]`, branch-free so that a loop over it vectorises:
+/// `asin x` for `x ∈ [−1, 1]` on every lane, branch-free:
 ///
 /// ```text
 /// |x| ≤ ½:  asin |x| = y + y·R(t),            y = |x|,        t = x²
@@ -55,32 +55,289 @@ const Q_S: [f64; 4] = [
 /// ```
 ///
 /// with fdlibm's rational `R` on `t ∈ [0, ¼]` in both branches; relative error ≤ 1e-15
-/// (`tests::ASIN_REL_ERROR`).
-/// Uses `f64::mul_add`: call it under [`vectorised`].
+/// (`tests::ASIN_REL_ERROR`). The same operations on one lane ([`f64`]) and on eight, so both
+/// give the same bits.
 #[inline(always)]
-pub fn asin(x: f64) -> f64 {
+fn asin<L: Lane>(x: L) -> L {
     let ax = x.abs();
-    let big = ax > 0.5;
-    let t = if big { 0.5 * (1.0 - ax) } else { ax * ax };
-    let y = if big { t.sqrt() } else { ax };
-    let p = t * P_S[5]
-        .mul_add(t, P_S[4])
-        .mul_add(t, P_S[3])
-        .mul_add(t, P_S[2])
-        .mul_add(t, P_S[1])
-        .mul_add(t, P_S[0]);
-    let q = Q_S[3]
-        .mul_add(t, Q_S[2])
-        .mul_add(t, Q_S[1])
-        .mul_add(t, Q_S[0])
-        .mul_add(t, 1.0);
-    let s = y.mul_add(p / q, y);
-    let v = if big {
-        (-2.0f64).mul_add(s, PIO2_HI) + PIO2_LO
-    } else {
-        s
+    let half = L::splat(0.5);
+    let t = ax.gt_select(half, half * (L::splat(1.0) - ax), ax * ax);
+    let y = ax.gt_select(half, t.sqrt(), ax);
+    let horner = |c: &[f64]| {
+        c.iter()
+            .rev()
+            .skip(1)
+            .fold(L::splat(c[c.len() - 1]), |h, &ci| {
+                h.mul_add(t, L::splat(ci))
+            })
     };
-    v.copysign(x)
+    let p = t * horner(&P_S);
+    let q = horner(&Q_S).mul_add(t, L::splat(1.0));
+    let s = y.mul_add(p / q, y);
+    let big = L::splat(-2.0).mul_add(s, L::splat(PIO2_HI)) + L::splat(PIO2_LO);
+    ax.gt_select(half, big, s).with_sign_of(x)
+}
+
+/// Lane-wise `f64` arithmetic: one lane ([`f64`]) or eight (`F64x8`, AVX-512). Every operation
+/// is correctly rounded (`mul_add` is one fused multiply–add), so a formula written once over
+/// `Lane` gives the same bits on every width. Uses `f64::mul_add`: run under [`vectorised`].
+trait Lane:
+    Copy
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+{
+    fn splat(x: f64) -> Self;
+    fn mul_add(self, a: Self, b: Self) -> Self;
+    fn sqrt(self) -> Self;
+    fn abs(self) -> Self;
+    /// `clamp(self, lo, hi)` for non-NaN `self`.
+    fn clamp(self, lo: f64, hi: f64) -> Self;
+    /// `max(self, 0)` for non-NaN `self`.
+    fn max0(self) -> Self;
+    /// `if self > other { x } else { y }`.
+    fn gt_select(self, other: Self, x: Self, y: Self) -> Self;
+    /// `self` (≥ +0) with the sign of `x`.
+    fn with_sign_of(self, x: Self) -> Self;
+}
+
+impl Lane for f64 {
+    #[inline(always)]
+    fn splat(x: f64) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f64::mul_add(self, a, b)
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
+    }
+    #[inline(always)]
+    fn abs(self) -> Self {
+        f64::abs(self)
+    }
+    #[inline(always)]
+    fn clamp(self, lo: f64, hi: f64) -> Self {
+        f64::clamp(self, lo, hi)
+    }
+    #[inline(always)]
+    fn max0(self) -> Self {
+        f64::max(self, 0.0)
+    }
+    #[inline(always)]
+    fn gt_select(self, other: Self, x: Self, y: Self) -> Self {
+        if self > other {
+            x
+        } else {
+            y
+        }
+    }
+    #[inline(always)]
+    fn with_sign_of(self, x: Self) -> Self {
+        self.copysign(x)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod wide {
+    //! Eight `f64` lanes in an AVX-512 register; every method is `#[inline(always)]` and only
+    //! runs inside [`row_avx512`] (AVX-512F + FMA enabled, checked at run time).
+    use std::arch::x86_64::*;
+    use std::ops::{Add, Div, Mul, Sub};
+
+    use super::{Formula, Lane, LANES};
+
+    #[derive(Clone, Copy)]
+    pub struct F64x8(__m512d);
+
+    macro_rules! binary {
+        ($tr:ident, $f:ident, $intr:ident) => {
+            impl $tr for F64x8 {
+                type Output = Self;
+                #[inline(always)]
+                fn $f(self, o: Self) -> Self {
+                    // SAFETY: only reached with AVX-512F enabled (module docs).
+                    Self(unsafe { $intr(self.0, o.0) })
+                }
+            }
+        };
+    }
+    binary!(Add, add, _mm512_add_pd);
+    binary!(Sub, sub, _mm512_sub_pd);
+    binary!(Mul, mul, _mm512_mul_pd);
+    binary!(Div, div, _mm512_div_pd);
+
+    // SAFETY (every `unsafe` below): only reached with AVX-512F enabled (module docs).
+    impl Lane for F64x8 {
+        #[inline(always)]
+        fn splat(x: f64) -> Self {
+            Self(unsafe { _mm512_set1_pd(x) })
+        }
+        #[inline(always)]
+        fn mul_add(self, a: Self, b: Self) -> Self {
+            Self(unsafe { _mm512_fmadd_pd(self.0, a.0, b.0) })
+        }
+        #[inline(always)]
+        fn sqrt(self) -> Self {
+            Self(unsafe { _mm512_sqrt_pd(self.0) })
+        }
+        #[inline(always)]
+        fn abs(self) -> Self {
+            Self(unsafe { _mm512_abs_pd(self.0) })
+        }
+        #[inline(always)]
+        fn clamp(self, lo: f64, hi: f64) -> Self {
+            unsafe {
+                Self(_mm512_min_pd(
+                    _mm512_max_pd(self.0, _mm512_set1_pd(lo)),
+                    _mm512_set1_pd(hi),
+                ))
+            }
+        }
+        #[inline(always)]
+        fn max0(self) -> Self {
+            Self(unsafe { _mm512_max_pd(self.0, _mm512_setzero_pd()) })
+        }
+        #[inline(always)]
+        fn gt_select(self, other: Self, x: Self, y: Self) -> Self {
+            unsafe {
+                let m = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(self.0, other.0);
+                Self(_mm512_mask_blend_pd(m, y.0, x.0))
+            }
+        }
+        #[inline(always)]
+        fn with_sign_of(self, x: Self) -> Self {
+            unsafe {
+                let sign = _mm512_and_si512(_mm512_castpd_si512(x.0), _mm512_set1_epi64(i64::MIN));
+                Self(_mm512_castsi512_pd(_mm512_or_si512(
+                    _mm512_castpd_si512(self.0),
+                    sign,
+                )))
+            }
+        }
+    }
+
+    /// [`super::row_lanes`] eight lanes at a time: the same lanes, the same operations, the
+    /// same bits; the tail (fewer than eight columns) on one lane.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F and FMA.
+    #[target_feature(enable = "avx512f,fma")]
+    pub unsafe fn row_avx512<F: Formula>(
+        f: &F,
+        g: &mut [f64],
+        b: &mut [f64],
+        uq: &[f64],
+        wq: &[f64],
+        rev: &mut [f64],
+    ) -> f64 {
+        let n = g.len();
+        assert!(b.len() == n && uq.len() == n && wq.len() == n && rev.len() == n);
+        let split = n - n % LANES;
+        let mut acc = _mm512_setzero_pd();
+        for c in (0..split).step_by(LANES) {
+            // SAFETY: c + LANES ≤ n, the length of every slice (asserted above).
+            unsafe {
+                let ld = |s: &[f64]| F64x8(_mm512_loadu_pd(s.as_ptr().add(c)));
+                let [ss, dd, fwd, back] = f.eval(ld(g), ld(b), ld(uq), ld(wq));
+                _mm512_storeu_pd(b.as_mut_ptr().add(c), ss.0);
+                _mm512_storeu_pd(g.as_mut_ptr().add(c), dd.0);
+                acc = _mm512_add_pd(acc, fwd.0);
+                let r = rev.as_mut_ptr().add(c);
+                _mm512_storeu_pd(r, _mm512_add_pd(_mm512_loadu_pd(r), back.0));
+            }
+        }
+        let mut lanes = [0.0; LANES];
+        // SAFETY: `lanes` holds eight f64.
+        unsafe { _mm512_storeu_pd(lanes.as_mut_ptr(), acc) };
+        super::finish_row(
+            f,
+            lanes,
+            &mut g[split..],
+            &mut b[split..],
+            &uq[split..],
+            &wq[split..],
+            &mut rev[split..],
+        )
+    }
+}
+
+/// The pair formula of a kernel row: `eval(g, b, u_q, w_q) = [Kss, γ²G·Kdd, γ²G·Kds_iq,
+/// γ²G·Kds_qi]` lane-wise (row particle `i` fixed).
+trait Formula {
+    fn eval<L: Lane>(&self, g: L, b: L, uq: L, wq: L) -> [L; 4];
+}
+
+/// erf (docs/mean-field.md §2.2): `z = b/√((1+a)(1+a'))`, `c = √(1−z²)`; `Kss = (2/π) asin z`,
+/// `Kdd = (2/π)/(√((1+a)(1+a'))·c)`, `Kds_iq = −(2/π) z/((1+a_i) c)`. `u = 1/√(1+a)`,
+/// `w = 1/(1+a)`.
+struct Erf {
+    g2: f64,
+    ui: f64,
+    wi: f64,
+}
+
+impl Formula for Erf {
+    #[inline(always)]
+    fn eval<L: Lane>(&self, g: L, b: L, uq: L, wq: L) -> [L; 4] {
+        let gg = L::splat(self.g2) * g;
+        let rr = L::splat(self.ui) * uq;
+        let z = (b * rr).clamp(-Z_CLIP, Z_CLIP);
+        let one = L::splat(1.0);
+        let ic = one / ((one - z) * (one + z)).sqrt();
+        let ds = L::splat(-TWO_OVER_PI) * z * ic * gg;
+        [
+            L::splat(TWO_OVER_PI) * asin(z),
+            L::splat(TWO_OVER_PI) * rr * ic * gg,
+            ds * L::splat(self.wi),
+            ds * wq,
+        ]
+    }
+}
+
+/// ReLU (§2.2): `q = clip(b/√(aa'), ±1)` (0 if `aa' = 0`), `π − arccos q = π/2 + asin q`,
+/// `w = √max(aa' − b², 0)`; `Kss = (w + b(π − φ))/(2π)`, `Kdd = (π − φ)/(2π)`,
+/// `Kds_iq = w/(2π a_i)`. `u = a`, `w = 1/a` (0 below ZERO_VARIANCE).
+struct Relu {
+    g2: f64,
+    ai: f64,
+    iai: f64,
+}
+
+impl Formula for Relu {
+    #[inline(always)]
+    fn eval<L: Lane>(&self, g: L, b: L, aq: L, iaq: L) -> [L; 4] {
+        let gg = L::splat(self.g2) * g;
+        let aa = L::splat(self.ai) * aq;
+        let zero = L::splat(0.0);
+        let q = aa.gt_select(zero, (b / aa.sqrt()).clamp(-1.0, 1.0), zero);
+        let pi_phi = L::splat(std::f64::consts::FRAC_PI_2) + asin(q);
+        let w = (aa - b * b).max0().sqrt();
+        let frac = L::splat(FRAC_1_2PI);
+        let wg = w * frac * gg;
+        [
+            (w + b * pi_phi) * frac,
+            pi_phi * frac * gg,
+            wg * L::splat(self.iai),
+            wg * iaq,
+        ]
+    }
+}
+
+/// Linear (§2.2): `Kss = b`, `Kdd = 1`, `Kds = 0`.
+struct Linear {
+    g2: f64,
+}
+
+impl Formula for Linear {
+    #[inline(always)]
+    fn eval<L: Lane>(&self, g: L, b: L, _: L, _: L) -> [L; 4] {
+        let zero = L::splat(0.0);
+        [b, L::splat(self.g2) * g, zero, zero]
+    }
 }
 
 /// Runs `f` with the wider vector instructions of the running CPU enabled: AVX-512 or AVX2,
@@ -113,6 +370,16 @@ pub fn vectorised<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// The CPU has AVX-512F and FMA.
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Per-particle inputs of the lane-wise kernels: erf `(1/√(1+a), 1/(1+a))`, ReLU
 /// `(a, 1/a or 0 below ZERO_VARIANCE)`, quadrature `(a, ·)`, linear none.
 struct Singles {
@@ -138,49 +405,65 @@ impl Singles {
 }
 
 /// One kernel row `i` over the columns of a chunk: in place `b ← Kss`, `g ← γ²G∘Kdd`;
-/// `rev[q] += γ² G_iq Kds_qi`; returns `Σ_q γ² G_iq Kds_iq` (lane-wise, fixed order).
-/// `f(g, b, u_q, w_q) = [Kss, γ²G·Kdd, γ²G·Kds_iq, γ²G·Kds_qi]`.
+/// `rev[q] += γ² G_iq Kds_qi`; returns `Σ_q γ² G_iq Kds_iq`, summed in [`LANES`] lanes (column
+/// `q` in lane `q mod LANES`), then pairwise, then the tail: a fixed order.
 #[inline(always)]
-fn row_lanes(
+fn row_lanes<F: Formula>(
+    f: &F,
     g: &mut [f64],
     b: &mut [f64],
     uq: &[f64],
     wq: &[f64],
     rev: &mut [f64],
-    f: impl Fn(f64, f64, f64, f64) -> [f64; 4],
 ) -> f64 {
     let n = g.len();
     let split = n - n % LANES;
     let mut acc = [0.0; LANES];
-    let (g0, g1) = g.split_at_mut(split);
-    let (b0, b1) = b[..n].split_at_mut(split);
-    let (r0, r1) = rev[..n].split_at_mut(split);
-    let (u0, u1) = uq[..n].split_at(split);
-    let (w0, w1) = wq[..n].split_at(split);
-    for ((((gc, bc), uc), wc), rc) in g0
+    for ((((gc, bc), uc), wc), rc) in g[..split]
         .chunks_exact_mut(LANES)
-        .zip(b0.chunks_exact_mut(LANES))
-        .zip(u0.chunks_exact(LANES))
-        .zip(w0.chunks_exact(LANES))
-        .zip(r0.chunks_exact_mut(LANES))
+        .zip(b[..split].chunks_exact_mut(LANES))
+        .zip(uq[..split].chunks_exact(LANES))
+        .zip(wq[..split].chunks_exact(LANES))
+        .zip(rev[..split].chunks_exact_mut(LANES))
     {
         for l in 0..LANES {
-            let [ss, dd, fwd, back] = f(gc[l], bc[l], uc[l], wc[l]);
+            let [ss, dd, fwd, back] = f.eval(gc[l], bc[l], uc[l], wc[l]);
             bc[l] = ss;
             gc[l] = dd;
             acc[l] += fwd;
             rc[l] += back;
         }
     }
+    finish_row(
+        f,
+        acc,
+        &mut g[split..],
+        &mut b[split..],
+        &uq[split..n],
+        &wq[split..n],
+        &mut rev[split..n],
+    )
+}
+
+/// The tail of [`row_lanes`] (fewer than [`LANES`] columns) and the lanes' fixed-order sum.
+#[inline(always)]
+fn finish_row<F: Formula>(
+    f: &F,
+    mut acc: [f64; LANES],
+    g: &mut [f64],
+    b: &mut [f64],
+    uq: &[f64],
+    wq: &[f64],
+    rev: &mut [f64],
+) -> f64 {
     let mut tail = 0.0;
-    for ((((gv, bv), &u), &w), rv) in g1.iter_mut().zip(b1).zip(u1).zip(w1).zip(r1) {
-        let [ss, dd, fwd, back] = f(*gv, *bv, u, w);
+    for ((((gv, bv), &u), &w), rv) in g.iter_mut().zip(b).zip(uq).zip(wq).zip(rev) {
+        let [ss, dd, fwd, back] = f.eval(*gv, *bv, u, w);
         *bv = ss;
         *gv = dd;
         tail += fwd;
         *rv += back;
     }
-    // Pairwise over the lanes, then the tail: a fixed order.
     let mut width = LANES;
     while width > 1 {
         width /= 2;
@@ -191,14 +474,34 @@ fn row_lanes(
     acc[0] + tail
 }
 
-/// Kernel row `i` (particle inputs `ui`, `wi`, `ai`) of a chunk, see [`row_lanes`]. Closed forms
-/// (docs/mean-field.md §2.2) lane-wise; quadrature per pair with both `Kds` in one pass.
+/// [`row_lanes`] on eight lanes at a time when `wide` (AVX-512F + FMA present), else on one
+/// (the caller runs it under [`vectorised`]); the same bits either way.
+#[inline(always)]
+fn row<F: Formula>(
+    wide: bool,
+    f: &F,
+    g: &mut [f64],
+    b: &mut [f64],
+    uq: &[f64],
+    wq: &[f64],
+    rev: &mut [f64],
+) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if wide {
+        // SAFETY: `wide` is set only when the CPU has AVX-512F and FMA (`Inputs::wide`).
+        return unsafe { wide::row_avx512(f, g, b, uq, wq, rev) };
+    }
+    let _ = wide;
+    row_lanes(f, g, b, uq, wq, rev)
+}
+
+/// Kernel row `i` (particle inputs `(u_i, w_i)`) of a chunk, see [`row_lanes`]. Closed forms
+/// (docs/mean-field.md §2.2) lane-wise; quadrature pair by pair with both `Kds` in one pass.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn kernel_row(
-    kernels: &MfKernels,
-    path: RowPath,
-    g2: f64,
+    inputs: &Inputs,
+    wide: bool,
     (ui, wi): (f64, f64),
     g: &mut [f64],
     b: &mut [f64],
@@ -206,47 +509,27 @@ fn kernel_row(
     wq: &[f64],
     rev: &mut [f64],
 ) -> f64 {
-    match path {
-        // z = b/√((1+a)(1+a')), c = √(1−z²): Kss = (2/π) asin z, Kdd = (2/π)/(√(..)·c),
-        // Kds_iq = −(2/π) z/((1+a_i) c).
-        RowPath::Erf => row_lanes(g, b, uq, wq, rev, |g, b, uq, wq| {
-            let gg = g2 * g;
-            let rr = ui * uq;
-            let z = (b * rr).clamp(-Z_CLIP, Z_CLIP);
-            let ic = 1.0 / ((1.0 - z) * (1.0 + z)).sqrt();
-            let ds = -TWO_OVER_PI * z * ic * gg;
-            [
-                TWO_OVER_PI * asin(z),
-                TWO_OVER_PI * rr * ic * gg,
-                ds * wi,
-                ds * wq,
-            ]
-        }),
-        // q = clip(b/√(aa'), ±1), π − arccos q = π/2 + asin q, w = √max(aa' − b², 0):
-        // Kss = (w + b(π − φ))/(2π), Kdd = (π − φ)/(2π), Kds_iq = w/(2π a_i).
-        RowPath::Relu => row_lanes(g, b, uq, wq, rev, |g, b, aq, iaq| {
-            let gg = g2 * g;
-            let aa = ui * aq;
-            let q = if aa > 0.0 {
-                (b / aa.sqrt()).clamp(-1.0, 1.0)
-            } else {
-                0.0
-            };
-            let pi_phi = std::f64::consts::FRAC_PI_2 + asin(q);
-            let w = (aa - b * b).max(0.0).sqrt();
-            let wg = w * FRAC_1_2PI * gg;
-            [
-                (w + b * pi_phi) * FRAC_1_2PI,
-                pi_phi * FRAC_1_2PI * gg,
-                wg * wi,
-                wg * iaq,
-            ]
-        }),
-        RowPath::Linear => row_lanes(g, b, uq, wq, rev, |g, b, _, _| [b, g2 * g, 0.0, 0.0]),
+    let g2 = inputs.g2;
+    match inputs.path {
+        RowPath::Erf => row(wide, &Erf { g2, ui, wi }, g, b, uq, wq, rev),
+        RowPath::Relu => row(
+            wide,
+            &Relu {
+                g2,
+                ai: ui,
+                iai: wi,
+            },
+            g,
+            b,
+            uq,
+            wq,
+            rev,
+        ),
+        RowPath::Linear => row(wide, &Linear { g2 }, g, b, uq, wq, rev),
         RowPath::Quadrature => {
             let mut fwd = 0.0;
             for (((gv, bv), &aq), rv) in g.iter_mut().zip(b.iter_mut()).zip(uq).zip(rev) {
-                let (k, ds_back) = kernels.pair_both(ui, aq, *bv);
+                let (k, ds_back) = inputs.kernels.pair_both(ui, aq, *bv);
                 let gg = g2 * *gv;
                 *bv = k.ss;
                 *gv = gg * k.dd;
@@ -338,6 +621,8 @@ struct Inputs<'a> {
     singles: Singles,
     p: usize,
     d: usize,
+    /// The CPU has AVX-512F and FMA: kernel rows eight lanes at a time.
+    wide: bool,
 }
 
 impl Inputs<'_> {
@@ -411,14 +696,20 @@ impl Inputs<'_> {
                 &mut sums.cds[c0 - right..c0 - right + cw]
             };
             let (uq, wq) = (&self.singles.u[c0..c0 + cw], &self.singles.w[c0..c0 + cw]);
-            for i in 0..len {
-                let ui = (self.singles.u[r0 + i], self.singles.w[r0 + i]);
-                let row = i * cw..(i + 1) * cw;
-                let (gr, br) = (&mut g[row.clone()], &mut b[row]);
-                sums.rds[i] += vectorised(|| {
-                    kernel_row(self.kernels, self.path, self.g2, ui, gr, br, uq, wq, rev)
-                });
-            }
+            let rds = &mut sums.rds;
+            vectorised(
+                #[inline(always)]
+                || {
+                    for (i, (gr, br)) in g
+                        .chunks_exact_mut(cw)
+                        .zip(b.chunks_exact_mut(cw))
+                        .enumerate()
+                    {
+                        let ui = (self.singles.u[r0 + i], self.singles.w[r0 + i]);
+                        rds[i] += kernel_row(self, self.wide, ui, gr, br, uq, wq, rev);
+                    }
+                },
+            );
             // rows += Kss·Θ_c + (γ²G∘Kdd)·(ΘΣ)_c
             let kss = View {
                 data: b,
@@ -498,6 +789,7 @@ pub fn pair_sums(
         singles: Singles::new(path, a),
         p,
         d,
+        wide: has_avx512(),
     };
     let tiles = p.div_ceil(TILE);
     let sums: Vec<TileSums> = (0..tiles).into_par_iter().map(|t| inputs.tile(t)).collect();
@@ -557,6 +849,58 @@ mod tests {
         } else {
             ((got - want) / want).abs()
         }
+    }
+
+    /// The AVX-512 rows and the one-lane rows give the same bits (where the CPU has AVX-512).
+    #[test]
+    fn wide_and_plain_rows_agree_bit_for_bit() {
+        if !has_avx512() {
+            return;
+        }
+        let mut rng = crate::rng::rng_for(6, 0);
+        let n = 8 * 9 + 5;
+        let mut draw =
+            |lo: f64, hi: f64| -> Vec<f64> { (0..n).map(|_| rng.random_range(lo..hi)).collect() };
+        let (g, b, u, w, rev) = (
+            draw(-2.0, 2.0),
+            draw(-1.5, 1.5),
+            draw(0.1, 1.0),
+            draw(0.0, 3.0),
+            draw(-1.0, 1.0),
+        );
+        fn both<F: Formula>(f: &F, g: &[f64], b: &[f64], u: &[f64], w: &[f64], rev: &[f64]) {
+            let run = |wide: bool| {
+                let (mut g, mut b, mut rev) = (g.to_vec(), b.to_vec(), rev.to_vec());
+                let s = vectorised(|| row(wide, f, &mut g, &mut b, u, w, &mut rev));
+                (s.to_bits(), g, b, rev)
+            };
+            assert_eq!(run(true), run(false));
+        }
+        both(
+            &Erf {
+                g2: 0.7,
+                ui: 0.8,
+                wi: 0.6,
+            },
+            &g,
+            &b,
+            &u,
+            &w,
+            &rev,
+        );
+        both(
+            &Relu {
+                g2: 0.7,
+                ai: 0.9,
+                iai: 1.0 / 0.9,
+            },
+            &g,
+            &b,
+            &u,
+            &w,
+            &rev,
+        );
+        both(&Linear { g2: 0.7 }, &g, &b, &u, &w, &rev);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::{pairs, MeanFieldModel, MfData, MfKernels, MfSnapshot, MfTrajectory};
 use crate::error::{Error, Result};
 
 /// Rows per tile of the pair sums (one parallel task).
-pub const TILE: usize = 64;
+pub const TILE: usize = 128;
 /// A run whose MSE exceeds this multiple of ½ tr Σ (the zero network's error) has diverged.
 pub const BLOWUP_FACTOR: f64 = 1e6;
 
@@ -311,7 +311,7 @@ mod tests {
             gamma: 0.8,
             lambda: 0.2,
         };
-        // P = 130: two full tiles and a partial one; P = 1100: several column chunks.
+        // P = 130: a full tile and a partial one; P = 1100: several column chunks.
         let cases = [
             (Activation::Erf, 130, Symmetry::Whitened),
             (Activation::Erf, 1100, Symmetry::Iid),
@@ -319,11 +319,12 @@ mod tests {
             (Activation::Relu, 130, Symmetry::Iid),
             (Activation::Relu, 1100, Symmetry::Iid),
             (Activation::Linear, 130, Symmetry::Paired),
-            (Activation::Tanh, 70, Symmetry::Iid),
+            (Activation::Tanh, 140, Symmetry::Iid),
         ];
         for (act, p, sym) in cases {
             let model = model(act);
-            let kernels = MfKernels::new(act, 48).unwrap();
+            // 24 quadrature nodes keep the O(P²·nodes²) plain loop quick.
+            let kernels = MfKernels::new(act, 24).unwrap();
             let pop = Population::new(&model, &kernels, &kappa);
             let theta = initial_neurons(p, kappa.len(), 0.7, sym, 1).unwrap();
             let (v, want) = (pop.velocity(&theta), plain_velocity(&pop, &theta, false));
@@ -338,6 +339,50 @@ mod tests {
             };
             assert!(err <= tol, "{act} P={p} {sym:?}: {err:e}");
         }
+    }
+
+    /// `benches/baselines/mean_field_numpy.py`'s particles: `θ_pj = 0.4·(h(p·d + j)/2³² − ½)`,
+    /// `h(n) = n·2654435761 mod 2³²`.
+    fn numpy_theta(p: usize, d: usize) -> DMatrix<f64> {
+        DMatrix::from_fn(p, d, |i, j| {
+            let h = ((i * d + j) as u64).wrapping_mul(2_654_435_761) & 0xffff_ffff;
+            0.4 * (h as f64 / 2f64.powi(32) - 0.5)
+        })
+    }
+
+    #[test]
+    fn velocity_matches_the_numpy_baseline() {
+        // Printed by `python3 benches/baselines/mean_field_numpy.py` (erf, P = 2000, d = 50,
+        // config R's spectrum, α = γ = 1, λ = 0.3): Σ V, Σ|V|, V_00, V_{P−1,d−1}, max|V|.
+        const SUM: f64 = 2.08665876822832264e+00;
+        const ABS_SUM: f64 = 8.04241163935330951e+03;
+        const V00: f64 = -7.58170201998683124e-01;
+        const V_LAST: f64 = -3.12481468212505997e-02;
+        const AMAX: f64 = 7.85879580007621703e-01;
+        let data = MfData::blocks(&[(4.0, 5), (2.0, 5), (1.0, 10), (0.1, 30)]).unwrap();
+        let model = MeanFieldModel {
+            activation: Activation::Erf,
+            alpha: 1.0,
+            gamma: 1.0,
+            lambda: 0.3,
+        };
+        let kernels = MfKernels::new(Activation::Erf, 48).unwrap();
+        let pop = Population::new(&model, &kernels, data.kappa());
+        let v = pop.velocity(&numpy_theta(2000, 50));
+        let close = |got: f64, want: f64| (got - want).abs() <= VELOCITY_TOL * AMAX;
+        assert!(close(v.amax(), AMAX), "max|V| = {}", v.amax());
+        assert!(close(v[(0, 0)], V00), "V_00 = {}", v[(0, 0)]);
+        assert!(close(v[(1999, 49)], V_LAST), "V_last = {}", v[(1999, 49)]);
+        let abs_sum: f64 = v.iter().map(|x| x.abs()).sum();
+        assert!(
+            (abs_sum - ABS_SUM).abs() <= VELOCITY_TOL * ABS_SUM,
+            "Σ|V| = {abs_sum}"
+        );
+        assert!(
+            (v.sum() - SUM).abs() <= VELOCITY_TOL * ABS_SUM,
+            "ΣV = {}",
+            v.sum()
+        );
     }
 
     #[test]
