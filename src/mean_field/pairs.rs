@@ -28,23 +28,24 @@ const LANES: usize = 8;
 const FRAC_1_2PI: f64 = 0.5 * std::f64::consts::FRAC_1_PI;
 
 /// `π/2` split as in fdlibm: `PIO2_HI` is `π/2` rounded to double, `PIO2_LO = π/2 − PIO2_HI`.
-const PIO2_HI: f64 = 1.570_796_326_794_896_558;
-const PIO2_LO: f64 = 6.123_233_995_736_766_036e-17;
-/// fdlibm's (FreeBSD `e_asin.c`) rational `R(t) = t·P(t)/Q(t) ≈ (asin x − x)/x³·t`, `t = x²`,
-/// on `t ∈ [0, ¼]`, Remez error `< 2^−58.75` relative to the `x³` term.
+const PIO2_HI: f64 = std::f64::consts::FRAC_PI_2;
+const PIO2_LO: f64 = f64::from_bits(0x3C91_A626_3314_5C07);
+/// fdlibm's (FreeBSD `e_asin.c`, bit patterns as there) rational `R(t) = t·P(t)/Q(t) ≈
+/// (asin x − x)/x³·t`, `t = x²`, on `t ∈ [0, ¼]`, Remez error `< 2^−58.75` relative to the `x³`
+/// term.
 const P_S: [f64; 6] = [
-    1.666_666_666_666_666_574_15e-1,
-    -3.255_658_186_224_009_154_05e-1,
-    2.012_125_321_348_629_258_81e-1,
-    -4.005_553_450_067_941_140_27e-2,
-    7.915_349_942_898_145_321_76e-4,
-    3.479_331_075_960_211_675_70e-5,
+    f64::from_bits(0x3FC5_5555_5555_5555),
+    f64::from_bits(0xBFD4_D612_03EB_6F7D),
+    f64::from_bits(0x3FC9_C155_0E88_4455),
+    f64::from_bits(0xBFA4_8228_B568_8F3B),
+    f64::from_bits(0x3F49_EFE0_7501_B288),
+    f64::from_bits(0x3F02_3DE1_0DFD_F709),
 ];
 const Q_S: [f64; 4] = [
-    -2.403_394_911_734_414_218_78,
-    2.020_945_760_233_505_694_71,
-    -6.882_839_716_054_532_930_30e-1,
-    7.703_815_055_590_193_527_91e-2,
+    f64::from_bits(0xC003_3A27_1C8A_2D4B),
+    f64::from_bits(0x4000_2AE5_9C59_8AC8),
+    f64::from_bits(0xBFE6_066C_1B8D_0159),
+    f64::from_bits(0x3FB3_B8C5_B12E_9282),
 ];
 
 /// `asin x` for `x ∈ [−1, 1]` on every lane, branch-free:

@@ -354,11 +354,11 @@ mod tests {
     fn velocity_matches_the_numpy_baseline() {
         // Printed by `python3 benches/baselines/mean_field_numpy.py` (erf, P = 2000, d = 50,
         // config R's spectrum, α = γ = 1, λ = 0.3): Σ V, Σ|V|, V_00, V_{P−1,d−1}, max|V|.
-        const SUM: f64 = 2.08665876822832264e+00;
-        const ABS_SUM: f64 = 8.04241163935330951e+03;
-        const V00: f64 = -7.58170201998683124e-01;
-        const V_LAST: f64 = -3.12481468212505997e-02;
-        const AMAX: f64 = 7.85879580007621703e-01;
+        const SUM: f64 = 2.086_658_768_228_322_6;
+        const ABS_SUM: f64 = 8_042.411_639_353_309_5;
+        const V00: f64 = -0.758_170_201_998_683_1;
+        const V_LAST: f64 = -0.031_248_146_821_250_6;
+        const AMAX: f64 = 0.785_879_580_007_621_7;
         let data = MfData::blocks(&[(4.0, 5), (2.0, 5), (1.0, 10), (0.1, 30)]).unwrap();
         let model = MeanFieldModel {
             activation: Activation::Erf,
