@@ -18,14 +18,14 @@ use crate::error::Result;
 /// √(2/π).
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 /// 2/π.
-const TWO_OVER_PI: f64 = std::f64::consts::FRAC_2_PI;
+pub(super) const TWO_OVER_PI: f64 = std::f64::consts::FRAC_2_PI;
 /// 1/(2π).
 const FRAC_1_2PI: f64 = 0.5 * std::f64::consts::FRAC_1_PI;
 /// Below this pre-activation variance a neuron counts as θ = 0 (docs/mean-field.md §6: the product
 /// `(θᵀθ') Kds Σθ` tends to 0 there, so `Kds` is set to 0).
 pub const ZERO_VARIANCE: f64 = 1e-12;
 /// Largest |z| used in the erf kernels: `z` is clipped to the open interval (−1, 1) (docs/mean-field.md §6).
-const Z_CLIP: f64 = 1.0 - 1e-15;
+pub(super) const Z_CLIP: f64 = 1.0 - 1e-15;
 
 /// The three pair kernels at `(a, a', b)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,6 +36,19 @@ pub struct PairKernels {
     pub dd: f64,
     /// `Kds = E[σ''(u)σ(u')]`, derivative on the first slot (not symmetric).
     pub ds: f64,
+}
+
+/// How the particle solver's pair sums evaluate a row of pair kernels (`pairs.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RowPath {
+    /// erf closed form, lane-wise.
+    Erf,
+    /// ReLU closed form, lane-wise.
+    Relu,
+    /// Linear closed form, lane-wise.
+    Linear,
+    /// Tensor Gauss–Hermite, pair by pair ([`MfKernels::pair_both`]).
+    Quadrature,
 }
 
 /// Evaluates the mean-field kernels of one activation (closed form or quadrature).
@@ -99,6 +112,16 @@ impl MfKernels {
         }
     }
 
+    /// The particle solver's way to evaluate pair kernels.
+    pub(super) fn row_path(&self) -> RowPath {
+        match self.activation {
+            Activation::Erf if self.closed_form => RowPath::Erf,
+            Activation::Relu if self.closed_form => RowPath::Relu,
+            Activation::Linear if self.closed_form => RowPath::Linear,
+            _ => RowPath::Quadrature,
+        }
+    }
+
     /// `K1 = E σ'(√a z)`, `K2 = E[z² σ'(√a z)]` by Gauss–Hermite.
     fn single_quadrature(&self, a: f64) -> (f64, f64) {
         let act = self.activation;
@@ -116,7 +139,7 @@ impl MfKernels {
     #[inline]
     pub fn pair(&self, a: f64, a2: f64, b: f64) -> PairKernels {
         if !self.closed_form {
-            return self.pair_quadrature(a, a2, b);
+            return self.pair_quadrature(a, a2, b).0;
         }
         match self.activation {
             Activation::Erf => {
@@ -154,12 +177,26 @@ impl MfKernels {
                 dd: 1.0,
                 ds: 0.0,
             },
-            _ => self.pair_quadrature(a, a2, b),
+            _ => self.pair_quadrature(a, a2, b).0,
         }
     }
 
-    /// Tensor Gauss–Hermite: `u = √a z₁`, `u' = (b/√a) z₁ + √(a' − b²/a) z₂` (docs/mean-field.md §2.3).
-    fn pair_quadrature(&self, a: f64, a2: f64, b: f64) -> PairKernels {
+    /// The quadrature pair kernels at `(a, a', b)` and, from the same nodes, `Kds` with the
+    /// derivative on the second slot, `(E[u' σ'(u') σ(u)] − b Kdd)/a'` (0 below
+    /// [`ZERO_VARIANCE`]): both orientations of a pair in one pass, for the particle solver.
+    pub(super) fn pair_both(&self, a: f64, a2: f64, b: f64) -> (PairKernels, f64) {
+        let (k, uds2) = self.pair_quadrature(a, a2, b);
+        let ds2 = if a2 < ZERO_VARIANCE {
+            0.0
+        } else {
+            (uds2 - b * k.dd) / a2
+        };
+        (k, ds2)
+    }
+
+    /// Tensor Gauss–Hermite: `u = √a z₁`, `u' = (b/√a) z₁ + √(a' − b²/a) z₂` (docs/mean-field.md §2.3);
+    /// also returns `E[u' σ'(u') σ(u)]` (for [`Self::pair_both`]).
+    fn pair_quadrature(&self, a: f64, a2: f64, b: f64) -> (PairKernels, f64) {
         let act = self.activation;
         let s = a.max(0.0).sqrt();
         let (l21, l22) = if s > 0.0 {
@@ -167,20 +204,22 @@ impl MfKernels {
         } else {
             (0.0, a2.max(0.0).sqrt())
         };
-        let (mut ss, mut dd, mut uds) = (0.0, 0.0, 0.0);
+        let (mut ss, mut dd, mut uds, mut uds2) = (0.0, 0.0, 0.0, 0.0);
         for (&z1, &w1) in self.nodes.iter().zip(&self.weights) {
             let (g1, d1) = act.g_dg(s * z1);
-            let (mut sg, mut sd) = (0.0, 0.0);
+            let (mut sg, mut sd, mut szd) = (0.0, 0.0, 0.0);
             for (&z2, &w2) in self.nodes.iter().zip(&self.weights) {
                 let (g2, d2) = act.g_dg(l21 * z1 + l22 * z2);
                 sg += w2 * g2;
                 sd += w2 * d2;
+                szd += w2 * z2 * d2;
             }
             ss += w1 * g1 * sg;
             dd += w1 * d1 * sd;
             uds += w1 * s * z1 * d1 * sg;
+            uds2 += w1 * g1 * (l21 * z1 * sd + l22 * szd);
         }
-        PairKernels {
+        let k = PairKernels {
             ss,
             dd,
             ds: if a < ZERO_VARIANCE {
@@ -188,6 +227,7 @@ impl MfKernels {
             } else {
                 (uds - b * dd) / a
             },
-        }
+        };
+        (k, uds2)
     }
 }

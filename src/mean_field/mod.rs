@@ -36,6 +36,7 @@
 
 pub mod figures;
 pub mod kernels;
+mod pairs;
 pub mod params;
 pub mod particles;
 pub mod relu;
@@ -329,7 +330,7 @@ pub fn initial_neurons(
     if symmetry == Symmetry::Iid {
         return Ok(draw(n));
     }
-    if n % 2 != 0 {
+    if !n.is_multiple_of(2) {
         return Err(Error::InvalidState(format!(
             "paired/whitened neurons need an even N, got {n}"
         )));

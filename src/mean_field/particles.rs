@@ -15,11 +15,11 @@
 use nalgebra::DMatrix;
 use rayon::prelude::*;
 
-use super::{MeanFieldModel, MfData, MfKernels, MfSnapshot, MfTrajectory};
+use super::{pairs, MeanFieldModel, MfData, MfKernels, MfSnapshot, MfTrajectory};
 use crate::error::{Error, Result};
 
-/// Rows per tile of the pair sums.
-pub const TILE: usize = 64;
+/// Rows per tile of the pair sums (one parallel task).
+pub const TILE: usize = 128;
 /// A run whose MSE exceeds this multiple of ½ tr Σ (the zero network's error) has diverged.
 pub const BLOWUP_FACTOR: f64 = 1e6;
 
@@ -51,10 +51,9 @@ pub struct ParticleRun {
     pub evaluations: u64,
 }
 
-/// Per-evaluation precomputations: ΘΣ, Θᵀ, a_p, K1(a_p), K2(a_p).
+/// Per-evaluation precomputations: ΘΣ, a_p, K1(a_p), K2(a_p).
 struct Prepared {
     s: DMatrix<f64>,
-    theta_t: DMatrix<f64>,
     a: Vec<f64>,
     k1: Vec<f64>,
     k2: Vec<f64>,
@@ -80,13 +79,7 @@ impl<'a> Population<'a> {
             .map(|p| g2 * theta.row(p).dot(&s.row(p)))
             .collect();
         let (k1, k2) = a.iter().map(|&ap| self.kernels.single(ap)).unzip();
-        Prepared {
-            theta_t: theta.transpose(),
-            s,
-            a,
-            k1,
-            k2,
-        }
+        Prepared { s, a, k1, k2 }
     }
 
     /// Row tiles `[r0, r0 + len)` with their `G` and `Bm` blocks (len×P), mapped by `f`.
@@ -98,53 +91,34 @@ impl<'a> Population<'a> {
     ) -> Vec<T> {
         let p = theta.nrows();
         let g2 = self.model.gamma * self.model.gamma;
+        let theta_t = theta.transpose();
         (0..p.div_ceil(TILE))
             .into_par_iter()
             .map(|t| {
                 let r0 = t * TILE;
                 let len = TILE.min(p - r0);
-                let g = theta.rows(r0, len) * &prep.theta_t;
-                let bm = prep.s.rows(r0, len) * &prep.theta_t * g2;
+                let g = theta.rows(r0, len) * &theta_t;
+                let bm = prep.s.rows(r0, len) * &theta_t * g2;
                 f(r0, len, g, bm)
             })
             .collect()
     }
 
-    /// The velocity of every particle (P×d), docs/mean-field.md §2.4.
+    /// The velocity of every particle (P×d), docs/mean-field.md §2.4:
+    /// `V = αγ diag(K1+K2) ΘΣ − (α²/P) [W + diag(r) ΘΣ] − λΘ` with the pair sums
+    /// `W = Kss Θ + γ²(G∘Kdd) ΘΣ` and `r = γ² (G∘Kds)𝟙` of [`pairs::pair_sums`] (each pair once).
     pub fn velocity(&self, theta: &DMatrix<f64>) -> DMatrix<f64> {
         let m = self.model;
         let (p, d) = theta.shape();
-        let g2 = m.gamma * m.gamma;
         let prep = self.prepare(theta);
-        let blocks = self.tiles(theta, &prep, |r0, len, mut g, mut bm| {
-            // In place: bm ← Kss, g ← γ² G∘Kdd; rds_i = γ² Σ_q G_iq Kds_iq.
-            let mut rds = vec![0.0; len];
-            for q in 0..p {
-                let aq = prep.a[q];
-                for i in 0..len {
-                    let k = self.kernels.pair(prep.a[r0 + i], aq, bm[(i, q)]);
-                    let gq = g2 * g[(i, q)];
-                    bm[(i, q)] = k.ss;
-                    g[(i, q)] = gq * k.dd;
-                    rds[i] += gq * k.ds;
-                }
-            }
-            let mut pair = bm * theta;
-            pair.gemm(1.0, &g, &prep.s, 1.0);
-            let c = m.alpha * m.alpha / p as f64;
-            DMatrix::from_fn(len, d, |i, j| {
-                let r = r0 + i;
-                let sij = prep.s[(r, j)];
-                m.alpha * m.gamma * (prep.k1[r] + prep.k2[r]) * sij
-                    - c * (pair[(i, j)] + rds[i] * sij)
-                    - m.lambda * theta[(r, j)]
-            })
-        });
-        let mut v = DMatrix::zeros(p, d);
-        for (t, b) in blocks.into_iter().enumerate() {
-            v.rows_mut(t * TILE, b.nrows()).copy_from(&b);
-        }
-        v
+        let (w, r) = pairs::pair_sums(self.kernels, m.gamma * m.gamma, theta, &prep.s, &prep.a);
+        let c = m.alpha * m.alpha / p as f64;
+        DMatrix::from_fn(p, d, |i, j| {
+            let sij = prep.s[(i, j)];
+            m.alpha * m.gamma * (prep.k1[i] + prep.k2[i]) * sij
+                - c * (w[(i, j)] + r[i] * sij)
+                - m.lambda * theta[(i, j)]
+        })
     }
 
     /// The population risk of the empirical measure of `theta` (docs/mean-field.md §2.2); with P = N
@@ -273,5 +247,163 @@ impl<'a> Population<'a> {
             theta,
             evaluations,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activation::Activation;
+    use crate::mean_field::{initial_neurons, PairKernels, Symmetry};
+
+    /// Largest `max|ΔV| / max|V|` between [`Population::velocity`] and the plain pair-by-pair
+    /// loop with closed-form kernels: both evaluate the same formula and differ only by the
+    /// order of the sums (blocked GEMMs against one dot product at a time) and by `asin`
+    /// (≤ 1e-15 relative against libm).
+    const VELOCITY_TOL: f64 = 1e-12;
+    /// With quadrature kernels the velocity evaluates a pair once, in the orientation
+    /// `(a_p, a_q)`, p < q, for both rows, while the plain loop takes `(a_p, a_q)` for row p
+    /// and `(a_q, a_p)` for row q: the two Gauss–Hermite rules (`u` or `u'` as the first
+    /// variable) differ by the quadrature error. The velocity must lie within this factor
+    /// times the plain loop's own orientation spread (plain loop against the same loop with
+    /// every pair swapped).
+    const ORIENTATION_FACTOR: f64 = 1.0;
+
+    fn dot(x: impl Iterator<Item = f64>, y: impl Iterator<Item = f64>) -> f64 {
+        x.zip(y).map(|(x, y)| x * y).sum()
+    }
+
+    /// docs/mean-field.md §2.4 one pair at a time, O(P²d): the test reference. With `swap`,
+    /// each pair's kernels come from the rule of the other orientation (quadrature only).
+    fn plain_velocity(pop: &Population, theta: &DMatrix<f64>, swap: bool) -> DMatrix<f64> {
+        let m = pop.model;
+        let (p, d) = theta.shape();
+        let g2 = m.gamma * m.gamma;
+        let s = DMatrix::from_fn(p, d, |i, j| pop.kappa[j] * theta[(i, j)]);
+        let a: Vec<f64> = (0..p)
+            .map(|i| g2 * dot(theta.row(i).iter().copied(), s.row(i).iter().copied()))
+            .collect();
+        let c = m.alpha * m.alpha / p as f64;
+        DMatrix::from_fn(p, d, |i, j| {
+            let (k1, k2) = pop.kernels.single(a[i]);
+            let mut pair = 0.0;
+            for q in 0..p {
+                let g = dot(theta.row(i).iter().copied(), theta.row(q).iter().copied());
+                let b = g2 * dot(s.row(i).iter().copied(), theta.row(q).iter().copied());
+                let k = if swap {
+                    let (k, ds) = pop.kernels.pair_both(a[q], a[i], b);
+                    PairKernels { ds, ..k }
+                } else {
+                    pop.kernels.pair(a[i], a[q], b)
+                };
+                pair += k.ss * theta[(q, j)] + g2 * g * (k.ds * s[(i, j)] + k.dd * s[(q, j)]);
+            }
+            m.alpha * m.gamma * (k1 + k2) * s[(i, j)] - c * pair - m.lambda * theta[(i, j)]
+        })
+    }
+
+    #[test]
+    fn velocity_equals_the_plain_pair_loop() {
+        let kappa: Vec<f64> = (0..7).map(|j| 3.0 / (1.0 + j as f64)).collect();
+        let model = |activation| MeanFieldModel {
+            activation,
+            alpha: 1.3,
+            gamma: 0.8,
+            lambda: 0.2,
+        };
+        // P = 130: a full tile and a partial one; P = 1100: several column chunks.
+        let cases = [
+            (Activation::Erf, 130, Symmetry::Whitened),
+            (Activation::Erf, 1100, Symmetry::Iid),
+            (Activation::Erf, 1100, Symmetry::Whitened),
+            (Activation::Relu, 130, Symmetry::Iid),
+            (Activation::Relu, 1100, Symmetry::Iid),
+            (Activation::Linear, 130, Symmetry::Paired),
+            (Activation::Tanh, 140, Symmetry::Iid),
+        ];
+        for (act, p, sym) in cases {
+            let model = model(act);
+            // 24 quadrature nodes keep the O(P²·nodes²) plain loop quick.
+            let kernels = MfKernels::new(act, 24).unwrap();
+            let pop = Population::new(&model, &kernels, &kappa);
+            let theta = initial_neurons(p, kappa.len(), 0.7, sym, 1).unwrap();
+            let (v, want) = (pop.velocity(&theta), plain_velocity(&pop, &theta, false));
+            let err = (&v - &want).amax() / want.amax();
+            let tol = if act.has_closed_form() {
+                VELOCITY_TOL
+            } else {
+                let swapped = plain_velocity(&pop, &theta, true);
+                let spread = (&swapped - &want).amax() / want.amax();
+                eprintln!("{act} P={p}: {err:e}, orientation spread {spread:e}");
+                VELOCITY_TOL.max(ORIENTATION_FACTOR * spread)
+            };
+            assert!(err <= tol, "{act} P={p} {sym:?}: {err:e}");
+        }
+    }
+
+    /// `benches/baselines/mean_field_numpy.py`'s particles: `θ_pj = 0.4·(h(p·d + j)/2³² − ½)`,
+    /// `h(n) = n·2654435761 mod 2³²`.
+    fn numpy_theta(p: usize, d: usize) -> DMatrix<f64> {
+        DMatrix::from_fn(p, d, |i, j| {
+            let h = ((i * d + j) as u64).wrapping_mul(2_654_435_761) & 0xffff_ffff;
+            0.4 * (h as f64 / 2f64.powi(32) - 0.5)
+        })
+    }
+
+    #[test]
+    fn velocity_matches_the_numpy_baseline() {
+        // Printed by `python3 benches/baselines/mean_field_numpy.py` (erf, P = 2000, d = 50,
+        // config R's spectrum, α = γ = 1, λ = 0.3): Σ V, Σ|V|, V_00, V_{P−1,d−1}, max|V|.
+        const SUM: f64 = 2.086_658_768_228_322_6;
+        const ABS_SUM: f64 = 8_042.411_639_353_309_5;
+        const V00: f64 = -0.758_170_201_998_683_1;
+        const V_LAST: f64 = -0.031_248_146_821_250_6;
+        const AMAX: f64 = 0.785_879_580_007_621_7;
+        let data = MfData::blocks(&[(4.0, 5), (2.0, 5), (1.0, 10), (0.1, 30)]).unwrap();
+        let model = MeanFieldModel {
+            activation: Activation::Erf,
+            alpha: 1.0,
+            gamma: 1.0,
+            lambda: 0.3,
+        };
+        let kernels = MfKernels::new(Activation::Erf, 48).unwrap();
+        let pop = Population::new(&model, &kernels, data.kappa());
+        let v = pop.velocity(&numpy_theta(2000, 50));
+        let close = |got: f64, want: f64| (got - want).abs() <= VELOCITY_TOL * AMAX;
+        assert!(close(v.amax(), AMAX), "max|V| = {}", v.amax());
+        assert!(close(v[(0, 0)], V00), "V_00 = {}", v[(0, 0)]);
+        assert!(close(v[(1999, 49)], V_LAST), "V_last = {}", v[(1999, 49)]);
+        let abs_sum: f64 = v.iter().map(|x| x.abs()).sum();
+        assert!(
+            (abs_sum - ABS_SUM).abs() <= VELOCITY_TOL * ABS_SUM,
+            "Σ|V| = {abs_sum}"
+        );
+        assert!(
+            (v.sum() - SUM).abs() <= VELOCITY_TOL * ABS_SUM,
+            "ΣV = {}",
+            v.sum()
+        );
+    }
+
+    #[test]
+    fn velocity_does_not_depend_on_the_thread_count() {
+        let kappa = [2.0, 1.0, 0.5, 0.25, 0.1];
+        let model = MeanFieldModel {
+            activation: Activation::Erf,
+            alpha: 1.0,
+            gamma: 1.0,
+            lambda: 0.3,
+        };
+        let kernels = MfKernels::new(Activation::Erf, 48).unwrap();
+        let pop = Population::new(&model, &kernels, &kappa);
+        let theta = initial_neurons(600, 5, 0.5, Symmetry::Whitened, 2).unwrap();
+        let run = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| pop.velocity(&theta))
+        };
+        assert_eq!(run(1), run(3));
     }
 }

@@ -171,7 +171,7 @@ impl<'a> MfSimulator<'a> {
             while steps < target {
                 self.step(&mut theta, &mut w, &mut rng);
                 steps += 1;
-                if steps % PROGRESS_CHUNK == 0 {
+                if steps.is_multiple_of(PROGRESS_CHUNK) {
                     progress(PROGRESS_CHUNK);
                 }
             }

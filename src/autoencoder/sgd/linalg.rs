@@ -132,7 +132,7 @@ pub fn lane_sum(a: &Lanes) -> f64 {
 /// terms fused-added in order of i.
 #[inline(always)]
 pub fn dot_lanes(acc: &mut Lanes, y: &[f64], x: &[f64]) {
-    debug_assert!(y.len() == x.len() && y.len() % LANES == 0);
+    debug_assert!(y.len() == x.len() && y.len().is_multiple_of(LANES));
     let [mut a0, mut a1, mut a2, mut a3] = groups(acc);
     for (yc, xc) in y.chunks_exact(LANES).zip(x.chunks_exact(LANES)) {
         let ([y0, y1, y2, y3], [x0, x1, x2, x3]) = (quads(yc), quads(xc));
@@ -231,7 +231,7 @@ pub fn settle_dot(acc: &mut Lanes, y: &mut [f64], s: f64, c: f64, p: &[f64], x: 
         p: &[f64],
         x: &[f64],
     ) {
-        debug_assert!(y.len() == p.len() && y.len() == x.len() && y.len() % LANES == 0);
+        debug_assert!(y.len() == p.len() && y.len() == x.len() && y.len().is_multiple_of(LANES));
         let [mut a0, mut a1, mut a2, mut a3] = groups(acc);
         for ((yc, pc), xc) in y
             .chunks_exact_mut(LANES)
@@ -258,7 +258,7 @@ pub fn settle_dot(acc: &mut Lanes, y: &mut [f64], s: f64, c: f64, p: &[f64], x: 
 /// one pass, bit-identical to the two kernels.
 #[inline(always)]
 pub fn dot_axpy(acc: &mut Lanes, y: &mut [f64], a: f64, x: &[f64]) {
-    debug_assert!(y.len() == x.len() && y.len() % LANES == 0);
+    debug_assert!(y.len() == x.len() && y.len().is_multiple_of(LANES));
     let [mut a0, mut a1, mut a2, mut a3] = groups(acc);
     for (yc, xc) in y.chunks_exact_mut(LANES).zip(x.chunks_exact(LANES)) {
         let ([y0, y1, y2, y3], [x0, x1, x2, x3]) = (quads_mut(yc), quads(xc));

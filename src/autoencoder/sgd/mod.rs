@@ -306,7 +306,7 @@ impl<'a> Simulator<'a> {
             while steps < target {
                 net.train_step(&mut inputs);
                 steps += 1;
-                if steps % PROGRESS_CHUNK == 0 {
+                if steps.is_multiple_of(PROGRESS_CHUNK) {
                     progress(PROGRESS_CHUNK);
                 }
             }

@@ -1,0 +1,104 @@
+//! Process-CPU time of one mean-field velocity evaluation (P = 2000, d = 50, erf), the current
+//! implementation against the pre-#15 one (row tiles, both orientations, nalgebra GEMMs),
+//! copied here on the public API. `cargo run --release --example mf_velocity_timing [reps]`
+use aedyn::activation::Activation;
+use aedyn::mean_field::{initial_neurons, MeanFieldModel, MfData, MfKernels, Population, Symmetry};
+use nalgebra::DMatrix;
+
+fn cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+fn old_velocity(
+    m: &MeanFieldModel,
+    k: &MfKernels,
+    kappa: &[f64],
+    theta: &DMatrix<f64>,
+) -> DMatrix<f64> {
+    const TILE: usize = 64;
+    let (p, d) = theta.shape();
+    let g2 = m.gamma * m.gamma;
+    let mut s = theta.clone();
+    for (j, mut col) in s.column_iter_mut().enumerate() {
+        col *= kappa[j];
+    }
+    let a: Vec<f64> = (0..p).map(|i| g2 * theta.row(i).dot(&s.row(i))).collect();
+    let (k1, k2): (Vec<f64>, Vec<f64>) = a.iter().map(|&ap| k.single(ap)).unzip();
+    let theta_t = theta.transpose();
+    let mut v = DMatrix::zeros(p, d);
+    for t in 0..p.div_ceil(TILE) {
+        let r0 = t * TILE;
+        let len = TILE.min(p - r0);
+        let mut g = theta.rows(r0, len) * &theta_t;
+        let mut bm = s.rows(r0, len) * &theta_t * g2;
+        let mut rds = vec![0.0; len];
+        for q in 0..p {
+            for i in 0..len {
+                let kk = k.pair(a[r0 + i], a[q], bm[(i, q)]);
+                let gq = g2 * g[(i, q)];
+                bm[(i, q)] = kk.ss;
+                g[(i, q)] = gq * kk.dd;
+                rds[i] += gq * kk.ds;
+            }
+        }
+        let mut pair = bm * theta;
+        pair.gemm(1.0, &g, &s, 1.0);
+        let c = m.alpha * m.alpha / p as f64;
+        for i in 0..len {
+            for j in 0..d {
+                let r = r0 + i;
+                v[(r, j)] = m.alpha * m.gamma * (k1[r] + k2[r]) * s[(r, j)]
+                    - c * (pair[(i, j)] + rds[i] * s[(r, j)])
+                    - m.lambda * theta[(r, j)];
+            }
+        }
+    }
+    v
+}
+
+fn main() {
+    let reps: usize = std::env::args().nth(1).map_or(5, |s| s.parse().unwrap());
+    let data = MfData::blocks(&[(4.0, 5), (2.0, 5), (1.0, 10), (0.1, 30)]).unwrap();
+    let theta = initial_neurons(2000, 50, 0.1414, Symmetry::Whitened, 0).unwrap();
+    for act in [Activation::Erf, Activation::Relu] {
+        let model = MeanFieldModel {
+            activation: act,
+            alpha: 1.0,
+            gamma: 1.0,
+            lambda: 0.3,
+        };
+        let k = MfKernels::new(act, 48).unwrap();
+        let pop = Population::new(&model, &k, data.kappa());
+        let time = |f: &dyn Fn() -> DMatrix<f64>| {
+            f();
+            let mut t: Vec<f64> = (0..reps)
+                .map(|_| {
+                    let s = cpu();
+                    std::hint::black_box(f());
+                    cpu() - s
+                })
+                .collect();
+            t.sort_by(f64::total_cmp);
+            t[reps / 2]
+        };
+        let new = time(&|| pop.velocity(&theta));
+        if std::env::var("ONLY_NEW").is_ok() {
+            println!("{act}: new {:.1} ms", new * 1e3);
+            continue;
+        }
+        let old = time(&|| old_velocity(&model, &k, data.kappa(), &theta));
+        let (vn, vo) = (
+            pop.velocity(&theta),
+            old_velocity(&model, &k, data.kappa(), &theta),
+        );
+        println!(
+            "{act}: new {:.1} ms ({:.1} GFLOP/s on 1.2 GFLOP), old {:.1} ms ({:.1} GFLOP/s on 1.6 GFLOP), old/new {:.2}, max|dV|/max|V| {:.1e}",
+            new * 1e3, 1.2 / new, old * 1e3, 1.6 / old, old / new, (&vn - &vo).amax() / vo.amax()
+        );
+    }
+}

@@ -1,0 +1,945 @@
+//! The pair sums of the particle velocity (docs/mean-field.md §2.4), each pair once:
+//!
+//! ```text
+//! W_p = Σ_q [ Kss_pq θ_q + γ² G_pq Kdd_pq (Σθ)_q ],     r_p = γ² Σ_q G_pq Kds_pq
+//! ```
+//!
+//! `G = ΘΘᵀ`, `Bm = γ²ΘΣΘᵀ`, `Kss` and `Kdd` are symmetric and `Kds_qp` differs from `Kds_pq`
+//! only by a per-particle factor, so only the upper block triangle is formed: row tile
+//! `[r0, r0 + TILE)` (one parallel task) takes the columns `q ≥ r0`. A column chunk of `G` and `Bm` comes from two
+//! small GEMMs (the `gemm` crate, one thread), its kernels are evaluated in place, and two more
+//! GEMMs add `[Kss | γ²G∘Kdd]·[Θ; ΘΣ]` to the tile's rows and, off the diagonal block, the
+//! transposed products to the rows `q` (kept per tile and added in tile order, so the result does
+//! not depend on the thread count). The closed-form kernels (erf, ReLU, linear) run lane-wise
+//! with a branch-free [`asin`], under AVX-512 or AVX2 + FMA when the CPU has them
+//! ([`vectorised`]).
+
+use nalgebra::DMatrix;
+use rayon::prelude::*;
+
+use super::kernels::{MfKernels, RowPath, TWO_OVER_PI, ZERO_VARIANCE, Z_CLIP};
+use super::particles::TILE;
+
+/// Columns per chunk: the chunk's `G` and `Bm` blocks (2·TILE·CHUNK values) stay in L2.
+const CHUNK: usize = 512;
+/// Independent accumulators of a kernel row's sum (one AVX-512 register).
+const LANES: usize = 8;
+/// 1/(2π).
+const FRAC_1_2PI: f64 = 0.5 * std::f64::consts::FRAC_1_PI;
+
+/// `π/2` split as in fdlibm: `PIO2_HI` is `π/2` rounded to double, `PIO2_LO = π/2 − PIO2_HI`.
+const PIO2_HI: f64 = std::f64::consts::FRAC_PI_2;
+const PIO2_LO: f64 = f64::from_bits(0x3C91_A626_3314_5C07);
+/// fdlibm's (FreeBSD `e_asin.c`, bit patterns as there) rational `R(t) = t·P(t)/Q(t) ≈
+/// (asin x − x)/x³·t`, `t = x²`, on `t ∈ [0, ¼]`, Remez error `< 2^−58.75` relative to the `x³`
+/// term.
+const P_S: [f64; 6] = [
+    f64::from_bits(0x3FC5_5555_5555_5555),
+    f64::from_bits(0xBFD4_D612_03EB_6F7D),
+    f64::from_bits(0x3FC9_C155_0E88_4455),
+    f64::from_bits(0xBFA4_8228_B568_8F3B),
+    f64::from_bits(0x3F49_EFE0_7501_B288),
+    f64::from_bits(0x3F02_3DE1_0DFD_F709),
+];
+const Q_S: [f64; 4] = [
+    f64::from_bits(0xC003_3A27_1C8A_2D4B),
+    f64::from_bits(0x4000_2AE5_9C59_8AC8),
+    f64::from_bits(0xBFE6_066C_1B8D_0159),
+    f64::from_bits(0x3FB3_B8C5_B12E_9282),
+];
+
+/// `asin x` for `x ∈ [−1, 1]` on every lane, branch-free:
+///
+/// ```text
+/// |x| ≤ ½:  asin |x| = y + y·R(t),            y = |x|,        t = x²
+/// |x| > ½:  asin |x| = π/2 − 2(y + y·R(t)),   y = √t,   t = (1 − |x|)/2
+/// ```
+///
+/// with fdlibm's rational `R` on `t ∈ [0, ¼]` in both branches; relative error ≤ 1e-15
+/// (`tests::ASIN_REL_ERROR`). The same operations on one lane ([`f64`]) and on eight, so both
+/// give the same bits.
+#[inline(always)]
+fn asin<L: Lane>(x: L) -> L {
+    let ax = x.abs();
+    let half = L::splat(0.5);
+    let t = ax.gt_select(half, half * (L::splat(1.0) - ax), ax * ax);
+    let y = ax.gt_select(half, t.sqrt(), ax);
+    let horner = |c: &[f64]| {
+        c.iter()
+            .rev()
+            .skip(1)
+            .fold(L::splat(c[c.len() - 1]), |h, &ci| {
+                h.mul_add(t, L::splat(ci))
+            })
+    };
+    let p = t * horner(&P_S);
+    let q = horner(&Q_S).mul_add(t, L::splat(1.0));
+    let s = y.mul_add(p / q, y);
+    let big = L::splat(-2.0).mul_add(s, L::splat(PIO2_HI)) + L::splat(PIO2_LO);
+    ax.gt_select(half, big, s).with_sign_of(x)
+}
+
+/// Lane-wise `f64` arithmetic: one lane ([`f64`]) or eight (`F64x8`, AVX-512). Every operation
+/// is correctly rounded (`mul_add` is one fused multiply–add), so a formula written once over
+/// `Lane` gives the same bits on every width. Uses `f64::mul_add`: run under [`vectorised`].
+trait Lane:
+    Copy
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+{
+    fn splat(x: f64) -> Self;
+    fn mul_add(self, a: Self, b: Self) -> Self;
+    fn sqrt(self) -> Self;
+    fn abs(self) -> Self;
+    /// `clamp(self, lo, hi)` for non-NaN `self`.
+    fn clamp(self, lo: f64, hi: f64) -> Self;
+    /// `max(self, 0)` for non-NaN `self`.
+    fn max0(self) -> Self;
+    /// `if self > other { x } else { y }`.
+    fn gt_select(self, other: Self, x: Self, y: Self) -> Self;
+    /// `self` (≥ +0) with the sign of `x`.
+    fn with_sign_of(self, x: Self) -> Self;
+}
+
+impl Lane for f64 {
+    #[inline(always)]
+    fn splat(x: f64) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f64::mul_add(self, a, b)
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
+    }
+    #[inline(always)]
+    fn abs(self) -> Self {
+        f64::abs(self)
+    }
+    #[inline(always)]
+    fn clamp(self, lo: f64, hi: f64) -> Self {
+        f64::clamp(self, lo, hi)
+    }
+    #[inline(always)]
+    fn max0(self) -> Self {
+        f64::max(self, 0.0)
+    }
+    #[inline(always)]
+    fn gt_select(self, other: Self, x: Self, y: Self) -> Self {
+        if self > other {
+            x
+        } else {
+            y
+        }
+    }
+    #[inline(always)]
+    fn with_sign_of(self, x: Self) -> Self {
+        self.copysign(x)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod wide {
+    //! Eight `f64` lanes in an AVX-512 register; every method is `#[inline(always)]` and only
+    //! runs inside [`row_avx512`] (AVX-512F + FMA enabled, checked at run time).
+    use std::arch::x86_64::*;
+    use std::ops::{Add, Div, Mul, Sub};
+
+    use super::{Formula, Lane, LANES};
+
+    #[derive(Clone, Copy)]
+    pub struct F64x8(__m512d);
+
+    macro_rules! binary {
+        ($tr:ident, $f:ident, $intr:ident) => {
+            impl $tr for F64x8 {
+                type Output = Self;
+                #[inline(always)]
+                fn $f(self, o: Self) -> Self {
+                    // SAFETY: only reached with AVX-512F enabled (module docs).
+                    Self(unsafe { $intr(self.0, o.0) })
+                }
+            }
+        };
+    }
+    binary!(Add, add, _mm512_add_pd);
+    binary!(Sub, sub, _mm512_sub_pd);
+    binary!(Mul, mul, _mm512_mul_pd);
+    binary!(Div, div, _mm512_div_pd);
+
+    // SAFETY (every `unsafe` below): only reached with AVX-512F enabled (module docs).
+    impl Lane for F64x8 {
+        #[inline(always)]
+        fn splat(x: f64) -> Self {
+            Self(unsafe { _mm512_set1_pd(x) })
+        }
+        #[inline(always)]
+        fn mul_add(self, a: Self, b: Self) -> Self {
+            Self(unsafe { _mm512_fmadd_pd(self.0, a.0, b.0) })
+        }
+        #[inline(always)]
+        fn sqrt(self) -> Self {
+            Self(unsafe { _mm512_sqrt_pd(self.0) })
+        }
+        #[inline(always)]
+        fn abs(self) -> Self {
+            Self(unsafe { _mm512_abs_pd(self.0) })
+        }
+        #[inline(always)]
+        fn clamp(self, lo: f64, hi: f64) -> Self {
+            unsafe {
+                Self(_mm512_min_pd(
+                    _mm512_max_pd(self.0, _mm512_set1_pd(lo)),
+                    _mm512_set1_pd(hi),
+                ))
+            }
+        }
+        #[inline(always)]
+        fn max0(self) -> Self {
+            Self(unsafe { _mm512_max_pd(self.0, _mm512_setzero_pd()) })
+        }
+        #[inline(always)]
+        fn gt_select(self, other: Self, x: Self, y: Self) -> Self {
+            unsafe {
+                let m = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(self.0, other.0);
+                Self(_mm512_mask_blend_pd(m, y.0, x.0))
+            }
+        }
+        #[inline(always)]
+        fn with_sign_of(self, x: Self) -> Self {
+            unsafe {
+                let sign = _mm512_and_si512(_mm512_castpd_si512(x.0), _mm512_set1_epi64(i64::MIN));
+                Self(_mm512_castsi512_pd(_mm512_or_si512(
+                    _mm512_castpd_si512(self.0),
+                    sign,
+                )))
+            }
+        }
+    }
+
+    /// [`super::row_lanes`] eight lanes at a time: the same lanes, the same operations, the
+    /// same bits; the tail (fewer than eight columns) on one lane.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F and FMA.
+    #[target_feature(enable = "avx512f,fma")]
+    pub unsafe fn row_avx512<F: Formula>(
+        f: &F,
+        g: &mut [f64],
+        b: &mut [f64],
+        uq: &[f64],
+        wq: &[f64],
+        rev: &mut [f64],
+    ) -> f64 {
+        let n = g.len();
+        assert!(b.len() == n && uq.len() == n && wq.len() == n && rev.len() == n);
+        let split = n - n % LANES;
+        let mut acc = _mm512_setzero_pd();
+        for c in (0..split).step_by(LANES) {
+            // SAFETY: c + LANES ≤ n, the length of every slice (asserted above).
+            unsafe {
+                let ld = |s: &[f64]| F64x8(_mm512_loadu_pd(s.as_ptr().add(c)));
+                let [ss, dd, fwd, back] = f.eval(ld(g), ld(b), ld(uq), ld(wq));
+                _mm512_storeu_pd(b.as_mut_ptr().add(c), ss.0);
+                _mm512_storeu_pd(g.as_mut_ptr().add(c), dd.0);
+                acc = _mm512_add_pd(acc, fwd.0);
+                let r = rev.as_mut_ptr().add(c);
+                _mm512_storeu_pd(r, _mm512_add_pd(_mm512_loadu_pd(r), back.0));
+            }
+        }
+        let mut lanes = [0.0; LANES];
+        // SAFETY: `lanes` holds eight f64.
+        unsafe { _mm512_storeu_pd(lanes.as_mut_ptr(), acc) };
+        super::finish_row(
+            f,
+            lanes,
+            &mut g[split..],
+            &mut b[split..],
+            &uq[split..],
+            &wq[split..],
+            &mut rev[split..],
+        )
+    }
+}
+
+/// The pair formula of a kernel row: `eval(g, b, u_q, w_q) = [Kss, γ²G·Kdd, γ²G·Kds_iq,
+/// γ²G·Kds_qi]` lane-wise (row particle `i` fixed).
+trait Formula {
+    fn eval<L: Lane>(&self, g: L, b: L, uq: L, wq: L) -> [L; 4];
+}
+
+/// erf (docs/mean-field.md §2.2): `z = b/√((1+a)(1+a'))`, `c = √(1−z²)`; `Kss = (2/π) asin z`,
+/// `Kdd = (2/π)/(√((1+a)(1+a'))·c)`, `Kds_iq = −(2/π) z/((1+a_i) c)`. `u = 1/√(1+a)`,
+/// `w = 1/(1+a)`.
+struct Erf {
+    g2: f64,
+    ui: f64,
+    wi: f64,
+}
+
+impl Formula for Erf {
+    #[inline(always)]
+    fn eval<L: Lane>(&self, g: L, b: L, uq: L, wq: L) -> [L; 4] {
+        let gg = L::splat(self.g2) * g;
+        let rr = L::splat(self.ui) * uq;
+        let z = (b * rr).clamp(-Z_CLIP, Z_CLIP);
+        let one = L::splat(1.0);
+        let ic = one / ((one - z) * (one + z)).sqrt();
+        let ds = L::splat(-TWO_OVER_PI) * z * ic * gg;
+        [
+            L::splat(TWO_OVER_PI) * asin(z),
+            L::splat(TWO_OVER_PI) * rr * ic * gg,
+            ds * L::splat(self.wi),
+            ds * wq,
+        ]
+    }
+}
+
+/// ReLU (§2.2): `q = clip(b/√(aa'), ±1)` (0 if `aa' = 0`), `π − arccos q = π/2 + asin q`,
+/// `w = √max(aa' − b², 0)`; `Kss = (w + b(π − φ))/(2π)`, `Kdd = (π − φ)/(2π)`,
+/// `Kds_iq = w/(2π a_i)`. `u = a`, `w = 1/a` (0 below ZERO_VARIANCE).
+struct Relu {
+    g2: f64,
+    ai: f64,
+    iai: f64,
+}
+
+impl Formula for Relu {
+    #[inline(always)]
+    fn eval<L: Lane>(&self, g: L, b: L, aq: L, iaq: L) -> [L; 4] {
+        let gg = L::splat(self.g2) * g;
+        let aa = L::splat(self.ai) * aq;
+        let zero = L::splat(0.0);
+        let q = aa.gt_select(zero, (b / aa.sqrt()).clamp(-1.0, 1.0), zero);
+        let pi_phi = L::splat(std::f64::consts::FRAC_PI_2) + asin(q);
+        let w = (aa - b * b).max0().sqrt();
+        let frac = L::splat(FRAC_1_2PI);
+        let wg = w * frac * gg;
+        [
+            (w + b * pi_phi) * frac,
+            pi_phi * frac * gg,
+            wg * L::splat(self.iai),
+            wg * iaq,
+        ]
+    }
+}
+
+/// Linear (§2.2): `Kss = b`, `Kdd = 1`, `Kds = 0`.
+struct Linear {
+    g2: f64,
+}
+
+impl Formula for Linear {
+    #[inline(always)]
+    fn eval<L: Lane>(&self, g: L, b: L, _: L, _: L) -> [L; 4] {
+        let zero = L::splat(0.0);
+        [b, L::splat(self.g2) * g, zero, zero]
+    }
+}
+
+/// Runs `f` with the wider vector instructions of the running CPU enabled: AVX-512 or AVX2,
+/// each with FMA, on x86-64 when available. `f` and every kernel it calls must be
+/// `#[inline(always)]` to benefit. Every multiply–add is one `f64::mul_add` (correctly
+/// rounded everywhere) and every sum has a fixed order, so the results are identical on every
+/// path; only the plain path of an x86-64 CPU without FMA is slow (software `fma`).
+#[inline(always)]
+pub fn vectorised<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+        unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512vl") && has!("fma") {
+            // SAFETY: the CPU supports these features (checked just above).
+            return unsafe { with_avx512(f) };
+        }
+        if has!("avx2") && has!("fma") {
+            // SAFETY: as above.
+            return unsafe { with_avx2(f) };
+        }
+    }
+    f()
+}
+
+/// The CPU has AVX-512F and FMA.
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Per-particle inputs of the lane-wise kernels: erf `(1/√(1+a), 1/(1+a))`, ReLU
+/// `(a, 1/a or 0 below ZERO_VARIANCE)`, quadrature `(a, ·)`, linear none.
+struct Singles {
+    u: Vec<f64>,
+    w: Vec<f64>,
+}
+
+impl Singles {
+    fn new(path: RowPath, a: &[f64]) -> Self {
+        let (u, w) = match path {
+            RowPath::Erf => a
+                .iter()
+                .map(|&a| (1.0 / (1.0 + a).sqrt(), 1.0 / (1.0 + a)))
+                .unzip(),
+            RowPath::Relu => a
+                .iter()
+                .map(|&a| (a, if a < ZERO_VARIANCE { 0.0 } else { 1.0 / a }))
+                .unzip(),
+            RowPath::Linear | RowPath::Quadrature => (a.to_vec(), vec![0.0; a.len()]),
+        };
+        Self { u, w }
+    }
+}
+
+/// One kernel row `i` over the columns of a chunk: in place `b ← Kss`, `g ← γ²G∘Kdd`;
+/// `rev[q] += γ² G_iq Kds_qi`; returns `Σ_q γ² G_iq Kds_iq`, summed in [`LANES`] lanes (column
+/// `q` in lane `q mod LANES`), then pairwise, then the tail: a fixed order.
+#[inline(always)]
+fn row_lanes<F: Formula>(
+    f: &F,
+    g: &mut [f64],
+    b: &mut [f64],
+    uq: &[f64],
+    wq: &[f64],
+    rev: &mut [f64],
+) -> f64 {
+    let n = g.len();
+    let split = n - n % LANES;
+    let mut acc = [0.0; LANES];
+    for ((((gc, bc), uc), wc), rc) in g[..split]
+        .chunks_exact_mut(LANES)
+        .zip(b[..split].chunks_exact_mut(LANES))
+        .zip(uq[..split].chunks_exact(LANES))
+        .zip(wq[..split].chunks_exact(LANES))
+        .zip(rev[..split].chunks_exact_mut(LANES))
+    {
+        for l in 0..LANES {
+            let [ss, dd, fwd, back] = f.eval(gc[l], bc[l], uc[l], wc[l]);
+            bc[l] = ss;
+            gc[l] = dd;
+            acc[l] += fwd;
+            rc[l] += back;
+        }
+    }
+    finish_row(
+        f,
+        acc,
+        &mut g[split..],
+        &mut b[split..],
+        &uq[split..n],
+        &wq[split..n],
+        &mut rev[split..n],
+    )
+}
+
+/// The tail of [`row_lanes`] (fewer than [`LANES`] columns) and the lanes' fixed-order sum.
+#[inline(always)]
+fn finish_row<F: Formula>(
+    f: &F,
+    mut acc: [f64; LANES],
+    g: &mut [f64],
+    b: &mut [f64],
+    uq: &[f64],
+    wq: &[f64],
+    rev: &mut [f64],
+) -> f64 {
+    let mut tail = 0.0;
+    for ((((gv, bv), &u), &w), rv) in g.iter_mut().zip(b).zip(uq).zip(wq).zip(rev) {
+        let [ss, dd, fwd, back] = f.eval(*gv, *bv, u, w);
+        *bv = ss;
+        *gv = dd;
+        tail += fwd;
+        *rv += back;
+    }
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for l in 0..width {
+            acc[l] += acc[l + width];
+        }
+    }
+    acc[0] + tail
+}
+
+/// [`row_lanes`] on eight lanes at a time when `wide` (AVX-512F + FMA present), else on one
+/// (the caller runs it under [`vectorised`]); the same bits either way.
+#[inline(always)]
+fn row<F: Formula>(
+    wide: bool,
+    f: &F,
+    g: &mut [f64],
+    b: &mut [f64],
+    uq: &[f64],
+    wq: &[f64],
+    rev: &mut [f64],
+) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if wide {
+        // SAFETY: `wide` is set only when the CPU has AVX-512F and FMA (`Inputs::wide`).
+        return unsafe { wide::row_avx512(f, g, b, uq, wq, rev) };
+    }
+    let _ = wide;
+    row_lanes(f, g, b, uq, wq, rev)
+}
+
+/// Kernel row `i` (particle inputs `(u_i, w_i)`) of a chunk, see [`row_lanes`]. Closed forms
+/// (docs/mean-field.md §2.2) lane-wise; quadrature pair by pair with both `Kds` in one pass.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn kernel_row(
+    inputs: &Inputs,
+    wide: bool,
+    (ui, wi): (f64, f64),
+    g: &mut [f64],
+    b: &mut [f64],
+    uq: &[f64],
+    wq: &[f64],
+    rev: &mut [f64],
+) -> f64 {
+    let g2 = inputs.g2;
+    match inputs.path {
+        RowPath::Erf => row(wide, &Erf { g2, ui, wi }, g, b, uq, wq, rev),
+        RowPath::Relu => row(
+            wide,
+            &Relu {
+                g2,
+                ai: ui,
+                iai: wi,
+            },
+            g,
+            b,
+            uq,
+            wq,
+            rev,
+        ),
+        RowPath::Linear => row(wide, &Linear { g2 }, g, b, uq, wq, rev),
+        RowPath::Quadrature => {
+            let mut fwd = 0.0;
+            for (((gv, bv), &aq), rv) in g.iter_mut().zip(b.iter_mut()).zip(uq).zip(rev) {
+                let (k, ds_back) = inputs.kernels.pair_both(ui, aq, *bv);
+                let gg = g2 * *gv;
+                *bv = k.ss;
+                *gv = gg * k.dd;
+                fwd += gg * k.ds;
+                *rv += gg * ds_back;
+            }
+            fwd
+        }
+    }
+}
+
+/// A strided read-only matrix in a slice: element `(i, j)` at `off + i·rs + j·cs`.
+#[derive(Clone, Copy)]
+struct View<'a> {
+    data: &'a [f64],
+    off: usize,
+    rs: usize,
+    cs: usize,
+}
+
+/// `dst ← [dst if acc] + β·lhs·rhs` for `dst` m×n (`dst_at = (off, rs, cs)` in `dst`), `lhs`
+/// m×k, `rhs` k×n: the `gemm` crate on this thread. Panics if a view leaves its slice.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f64],
+    (off, rs, cs): (usize, usize, usize),
+    acc: bool,
+    lhs: View,
+    rhs: View,
+    beta: f64,
+) {
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    let last =
+        |off: usize, rs: usize, cs: usize, r: usize, c: usize| off + (r - 1) * rs + (c - 1) * cs;
+    assert!(last(off, rs, cs, m, n) < dst.len());
+    assert!(last(lhs.off, lhs.rs, lhs.cs, m, k) < lhs.data.len());
+    assert!(last(rhs.off, rhs.rs, rhs.cs, k, n) < rhs.data.len());
+    // SAFETY: every element the views address lies in its slice (checked above), `dst` is
+    // borrowed mutably and does not alias the shared `lhs`/`rhs`; no threads are spawned.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr().add(off),
+            cs as isize,
+            rs as isize,
+            acc,
+            lhs.data.as_ptr().add(lhs.off),
+            lhs.cs as isize,
+            lhs.rs as isize,
+            rhs.data.as_ptr().add(rhs.off),
+            rhs.cs as isize,
+            rhs.rs as isize,
+            1.0,
+            beta,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// The sums of one row tile over the columns `q ≥ r0`.
+struct TileSums {
+    /// `Σ_{q ≥ r0} [Kss θ_q + γ²G Kdd (Σθ)_q]` for the tile's rows (len×d, column-major).
+    rows: Vec<f64>,
+    /// `γ² Σ_{q ≥ r0} G_pq Kds_pq` for the tile's rows.
+    rds: Vec<f64>,
+    /// The transposed sums `Σ_{p in tile} [Kss θ_p + γ²G Kdd (Σθ)_p]` for the rows
+    /// `q ≥ r0 + len` ((P − r0 − len)×d, column-major).
+    cols: Vec<f64>,
+    /// `γ² Σ_{p in tile} G_pq Kds_qp` for the rows `q ≥ r0 + len`.
+    cds: Vec<f64>,
+}
+
+/// The inputs shared by the tiles.
+struct Inputs<'a> {
+    kernels: &'a MfKernels,
+    path: RowPath,
+    g2: f64,
+    theta: &'a [f64],
+    s: &'a [f64],
+    a: &'a [f64],
+    singles: Singles,
+    p: usize,
+    d: usize,
+    /// The CPU has AVX-512F and FMA: kernel rows eight lanes at a time.
+    wide: bool,
+}
+
+impl Inputs<'_> {
+    /// Row tile `t`: its diagonal block, then the chunks of the columns to its right.
+    fn tile(&self, t: usize) -> TileSums {
+        let (p, d) = (self.p, self.d);
+        let r0 = t * TILE;
+        let len = TILE.min(p - r0);
+        let right = r0 + len;
+        let width = p - right;
+        let mut sums = TileSums {
+            rows: vec![0.0; len * d],
+            rds: vec![0.0; len],
+            cols: vec![0.0; width * d],
+            cds: vec![0.0; width],
+        };
+        let mut g = vec![0.0; len * CHUNK.max(len)];
+        let mut b = vec![0.0; len * CHUNK.max(len)];
+        let mut scratch = vec![0.0; len];
+        let theta_rows = |off| View {
+            data: self.theta,
+            off,
+            rs: 1,
+            cs: p,
+        };
+        let s_rows = |off| View {
+            data: self.s,
+            off,
+            rs: 1,
+            cs: p,
+        };
+        let chunks = std::iter::once((r0, len))
+            .chain((right..p).step_by(CHUNK).map(|c| (c, CHUNK.min(p - c))));
+        for (c0, cw) in chunks {
+            let diagonal = c0 == r0;
+            let (g, b) = (&mut g[..len * cw], &mut b[..len * cw]);
+            // G = Θ_t Θ_cᵀ, Bm = γ² (ΘΣ)_t Θ_cᵀ, row-major len×cw.
+            let theta_t = View {
+                data: self.theta,
+                off: c0,
+                rs: p,
+                cs: 1,
+            };
+            matmul(
+                (len, cw, d),
+                g,
+                (0, cw, 1),
+                false,
+                theta_rows(r0),
+                theta_t,
+                1.0,
+            );
+            matmul(
+                (len, cw, d),
+                b,
+                (0, cw, 1),
+                false,
+                s_rows(r0),
+                theta_t,
+                self.g2,
+            );
+            if diagonal {
+                // b_pp = a_p exactly (the same rounding as a_p itself).
+                for i in 0..len {
+                    b[i * cw + i] = self.a[r0 + i];
+                }
+            }
+            let rev = if diagonal {
+                &mut scratch[..]
+            } else {
+                &mut sums.cds[c0 - right..c0 - right + cw]
+            };
+            let (uq, wq) = (&self.singles.u[c0..c0 + cw], &self.singles.w[c0..c0 + cw]);
+            let rds = &mut sums.rds;
+            vectorised(
+                #[inline(always)]
+                || {
+                    for (i, (gr, br)) in g
+                        .chunks_exact_mut(cw)
+                        .zip(b.chunks_exact_mut(cw))
+                        .enumerate()
+                    {
+                        let ui = (self.singles.u[r0 + i], self.singles.w[r0 + i]);
+                        rds[i] += kernel_row(self, self.wide, ui, gr, br, uq, wq, rev);
+                    }
+                },
+            );
+            // rows += Kss·Θ_c + (γ²G∘Kdd)·(ΘΣ)_c
+            let kss = View {
+                data: b,
+                off: 0,
+                rs: cw,
+                cs: 1,
+            };
+            let kdd = View { data: g, ..kss };
+            let at = (0, 1, len);
+            matmul(
+                (len, d, cw),
+                &mut sums.rows,
+                at,
+                true,
+                kss,
+                theta_rows(c0),
+                1.0,
+            );
+            matmul((len, d, cw), &mut sums.rows, at, true, kdd, s_rows(c0), 1.0);
+            if !diagonal {
+                // cols[c] += Kssᵀ·Θ_t + (γ²G∘Kdd)ᵀ·(ΘΣ)_t
+                let (kss_t, kdd_t) = (
+                    View {
+                        rs: 1,
+                        cs: cw,
+                        ..kss
+                    },
+                    View {
+                        rs: 1,
+                        cs: cw,
+                        ..kdd
+                    },
+                );
+                let at = (c0 - right, 1, width);
+                matmul(
+                    (cw, d, len),
+                    &mut sums.cols,
+                    at,
+                    true,
+                    kss_t,
+                    theta_rows(r0),
+                    1.0,
+                );
+                matmul(
+                    (cw, d, len),
+                    &mut sums.cols,
+                    at,
+                    true,
+                    kdd_t,
+                    s_rows(r0),
+                    1.0,
+                );
+            }
+        }
+        sums
+    }
+}
+
+/// The pair sums `(W, r)` of all particles (module docs): `W` P×d, `r` of length P. `theta`
+/// holds Θ, `s` ΘΣ, `a` the variances `a_p = γ²θ_pᵀΣθ_p`.
+pub fn pair_sums(
+    kernels: &MfKernels,
+    g2: f64,
+    theta: &DMatrix<f64>,
+    s: &DMatrix<f64>,
+    a: &[f64],
+) -> (DMatrix<f64>, Vec<f64>) {
+    let (p, d) = theta.shape();
+    let path = kernels.row_path();
+    let inputs = Inputs {
+        kernels,
+        path,
+        g2,
+        theta: theta.as_slice(),
+        s: s.as_slice(),
+        a,
+        singles: Singles::new(path, a),
+        p,
+        d,
+        wide: has_avx512(),
+    };
+    let tiles = p.div_ceil(TILE);
+    let sums: Vec<TileSums> = (0..tiles).into_par_iter().map(|t| inputs.tile(t)).collect();
+    // Row tile t: its own sums, then the transposed sums of the tiles above it, in tile order.
+    let blocks: Vec<(Vec<f64>, Vec<f64>)> = (0..tiles)
+        .into_par_iter()
+        .map(|t| {
+            let r0 = t * TILE;
+            let len = sums[t].rds.len();
+            let (mut rows, mut rds) = (sums[t].rows.clone(), sums[t].rds.clone());
+            for (u, above) in sums[..t].iter().enumerate() {
+                let right = (u * TILE + TILE).min(p);
+                let (off, width) = (r0 - right, p - right);
+                for j in 0..d {
+                    let src = &above.cols[j * width + off..j * width + off + len];
+                    for (o, v) in rows[j * len..(j + 1) * len].iter_mut().zip(src) {
+                        *o += v;
+                    }
+                }
+                for (o, v) in rds.iter_mut().zip(&above.cds[off..off + len]) {
+                    *o += v;
+                }
+            }
+            (rows, rds)
+        })
+        .collect();
+    let mut w = DMatrix::zeros(p, d);
+    let mut r = Vec::with_capacity(p);
+    for (t, (rows, rds)) in blocks.into_iter().enumerate() {
+        let len = rds.len();
+        w.rows_mut(t * TILE, len)
+            .copy_from(&DMatrix::from_column_slice(len, d, &rows));
+        r.extend(rds);
+    }
+    (w, r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+
+    /// Largest relative error of [`asin`] against the correctly rounded arcsine on `[−1, 1]`,
+    /// 1e-15 (≈ 4.5 ulp): the rational's Remez error (`2^−58.75` of the `x³` term) and a few
+    /// roundings, the largest in the reflected branch `π/2 − 2 asin √((1−|x|)/2)` for
+    /// `|x| ∈ (½, 1]`, where `2 asin √t ≤ π/3` loses up to one bit against `π/2` at `|x| = ½`
+    /// (fdlibm's extra-precise split of that branch is left out to stay branch-free). Checked
+    /// against `libm` on a dense grid, the endpoints and random points.
+    const ASIN_REL_ERROR: f64 = 1e-15;
+
+    /// Relative error of `asin` at `x` against `libm` (the C library's correctly rounded or
+    /// ≤ 1 ulp arcsine); absolute at 0.
+    fn asin_error(x: f64) -> f64 {
+        let (got, want) = (vectorised(|| asin(x)), libm::asin(x));
+        if want == 0.0 {
+            got.abs()
+        } else {
+            ((got - want) / want).abs()
+        }
+    }
+
+    /// The AVX-512 rows and the one-lane rows give the same bits (where the CPU has AVX-512).
+    #[test]
+    fn wide_and_plain_rows_agree_bit_for_bit() {
+        if !has_avx512() {
+            return;
+        }
+        let mut rng = crate::rng::rng_for(6, 0);
+        let n = 8 * 9 + 5;
+        let mut draw =
+            |lo: f64, hi: f64| -> Vec<f64> { (0..n).map(|_| rng.random_range(lo..hi)).collect() };
+        let (g, b, u, w, rev) = (
+            draw(-2.0, 2.0),
+            draw(-1.5, 1.5),
+            draw(0.1, 1.0),
+            draw(0.0, 3.0),
+            draw(-1.0, 1.0),
+        );
+        fn both<F: Formula>(f: &F, g: &[f64], b: &[f64], u: &[f64], w: &[f64], rev: &[f64]) {
+            let run = |wide: bool| {
+                let (mut g, mut b, mut rev) = (g.to_vec(), b.to_vec(), rev.to_vec());
+                let s = vectorised(|| row(wide, f, &mut g, &mut b, u, w, &mut rev));
+                (s.to_bits(), g, b, rev)
+            };
+            assert_eq!(run(true), run(false));
+        }
+        both(
+            &Erf {
+                g2: 0.7,
+                ui: 0.8,
+                wi: 0.6,
+            },
+            &g,
+            &b,
+            &u,
+            &w,
+            &rev,
+        );
+        both(
+            &Relu {
+                g2: 0.7,
+                ai: 0.9,
+                iai: 1.0 / 0.9,
+            },
+            &g,
+            &b,
+            &u,
+            &w,
+            &rev,
+        );
+        both(&Linear { g2: 0.7 }, &g, &b, &u, &w, &rev);
+    }
+
+    #[test]
+    fn asin_matches_libm_on_the_whole_domain() {
+        const GRID: usize = 2_000_000;
+        let mut worst = (0.0, 0.0);
+        let mut check = |x: f64| {
+            let e = asin_error(x);
+            if e > worst.0 {
+                worst = (e, x);
+            }
+        };
+        for i in 0..=GRID {
+            check(-1.0 + 2.0 * i as f64 / GRID as f64);
+        }
+        // endpoints, the branch switch at ½, their neighbours, tiny and subnormal arguments
+        for x in [1.0f64, 0.5, 0.975, 1e-8, 1e-300, 5e-324, 0.0] {
+            for y in [x, x.next_up(), x.next_down()] {
+                if y.abs() <= 1.0 {
+                    check(y);
+                    check(-y);
+                }
+            }
+        }
+        let mut rng = crate::rng::rng_for(5, 0);
+        for _ in 0..1_000_000 {
+            check(rng.random_range(-1.0..=1.0));
+            check(rng.random_range(0.97..=1.0));
+        }
+        assert!(
+            worst.0 <= ASIN_REL_ERROR,
+            "asin({}) off by {:e}",
+            worst.1,
+            worst.0
+        );
+        assert_eq!(vectorised(|| asin(1.0)), std::f64::consts::FRAC_PI_2);
+        assert_eq!(vectorised(|| asin(-1.0)), -std::f64::consts::FRAC_PI_2);
+        assert_eq!(vectorised(|| asin(-0.0)).to_bits(), (-0.0f64).to_bits());
+        eprintln!("asin: max relative error {:e} at {}", worst.0, worst.1);
+    }
+}
