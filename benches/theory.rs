@@ -1,7 +1,9 @@
 //! Theory benchmarks (issue: theory engine). Run with `cargo bench --bench theory`.
 //! Cases: K=2, two spikes and bulk, t ∈ [0, 10], 100 outputs (target ≤ 1 ms); K=10, ten
 //! spikes and bulk to t = 10⁴ (target ≤ 1 s); D = 500 with all eigenvalues distinct (no
-//! grouping) to t = 10. The reference implementation needs ≈ 45 s for K=2, D=500 to t=10.
+//! grouping) to t = 10; and one right-hand-side evaluation at K = 3 for erf (closed-form
+//! kernels) and tanh, sigmoid, softplus (quadrature kernels). The reference implementation
+//! needs ≈ 45 s for K=2, D=500 to t=10.
 
 use aedyn::autoencoder::params::Params;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -50,6 +52,27 @@ fn benches(c: &mut Criterion) {
         path.display()
     ));
     g.bench_function("D500_all_distinct_t10", |b| b.iter(&d500));
+    g.finish();
+
+    // One right-hand-side evaluation, K = 3 (the default data), at the initial state:
+    // closed-form kernels (erf) against Gauss–Hermite ones (tanh: 128 nodes, sigmoid and
+    // softplus: 48; docs/autoencoder.md §3.4).
+    let mut g = c.benchmark_group("rhs");
+    for act in ["erf", "tanh", "sigmoid", "softplus"] {
+        let exp = Params::from_toml(
+            &format!("[network]\nhidden = 3\nactivation = \"{act}\"\n"),
+            Path::new("bench.toml"),
+        )
+        .unwrap()
+        .check()
+        .unwrap();
+        let theory = exp.ode().unwrap();
+        let y = theory.pack(&exp.initial_state(0).unwrap()).unwrap();
+        let mut dy = y.clone();
+        g.bench_function(format!("K3_{act}"), |b| {
+            b.iter(|| theory.rhs(&y, &mut dy).unwrap())
+        });
+    }
     g.finish();
 }
 

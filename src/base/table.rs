@@ -81,12 +81,24 @@ pub fn push_cell(out: &mut String, v: f64) {
     }
     if v.fract() == 0.0 && v.abs() < EXACT_INTEGER {
         out.push_str(itoa::Buffer::new().format(v as i64));
-    } else if (1e-5..1e-4).contains(&v.abs()) || short_exact_decimal(v) {
-        // ryu writes 1e-5 ≤ |v| < 1e-4 as 0.0000ddd, where `{:?}` (the format this writer
-        // has always had) uses the exponent form; and where two shortest decimals are
-        // equally close (v's exact decimal is one digit longer, ending in 5) ryu rounds the
-        // tie to even, `{:?}` up. Such values are rare: leave them to `{:?}`.
+    } else if short_exact_decimal(v) {
+        // where two shortest decimals are equally close (v's exact decimal is one digit
+        // longer, ending in 5) ryu rounds the tie to even, `{:?}` (the format this writer has
+        // always had) up. Such values are rare: leave them to `{:?}`.
         let _ = write!(out, "{v:?}");
+    } else if (1e-5..1e-4).contains(&v.abs()) {
+        // ryu writes these as `0.0000ddd`, `{:?}` as `d.ddde-5` (the same shortest digits)
+        let mut buf = ryu::Buffer::new();
+        let text = buf.format(v);
+        let (sign, rest) = text.split_at(usize::from(v < 0.0));
+        let digits = &rest["0.0000".len()..];
+        out.push_str(sign);
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push_str("e-5");
     } else {
         out.push_str(ryu::Buffer::new().format(v));
     }
@@ -110,6 +122,10 @@ fn short_exact_decimal(v: f64) -> bool {
     }
     let tz = m.trailing_zeros();
     let (odd, e2) = (m >> tz, e + i64::from(tz));
+    if e2 <= -28 {
+        // at least 28·log10 5 > 19.5 digits, whatever `odd` (the common case: no logarithms)
+        return false;
+    }
     let digits = (odd as f64).log10()
         + if e2 >= 0 {
             e2 as f64 * std::f64::consts::LOG10_2
@@ -179,6 +195,7 @@ pub fn csv_to(w: &mut dyn std::io::Write, tables: &[(Option<u64>, &Table)]) -> s
     };
     let with_seed = tables.iter().any(|(s, _)| s.is_some());
     let mut line = String::with_capacity(64 + (first.names.len() + 2) * 24);
+    let mut memo = CellMemo::new();
     if with_seed {
         line.push_str("seed,");
     }
@@ -202,16 +219,59 @@ pub fn csv_to(w: &mut dyn std::io::Write, tables: &[(Option<u64>, &Table)]) -> s
                 }
                 line.push(',');
             }
-            push_cell(&mut line, *i);
+            memo.push(&mut line, *i);
             for v in row {
                 line.push(',');
-                push_cell(&mut line, *v);
+                memo.push(&mut line, *v);
             }
             line.push('\n');
             w.write_all(line.as_bytes())?;
         }
     }
     Ok(())
+}
+
+/// Entries of [`CellMemo`] (a power of two: 4096 slots of at most 24 bytes of text).
+const CELL_MEMO_SIZE: usize = 4096;
+
+/// [`push_cell`] with a direct-mapped memo of the last text written for each value (keyed by
+/// its bits, one slot per hash): a value that recurs within a few rows — the mirrored
+/// entries of symmetric matrices, such as a group's `q_a_b = q_b_a`, or the time and the
+/// group columns repeated on every group row — is formatted once. The text is
+/// [`push_cell`]'s by construction; a collision only costs a fresh formatting.
+struct CellMemo {
+    keys: Vec<u64>,
+    texts: Vec<String>,
+}
+
+impl CellMemo {
+    fn new() -> Self {
+        Self {
+            // a NaN's bits: never a key, since NaN cells are empty and not memoised
+            keys: vec![u64::MAX; CELL_MEMO_SIZE],
+            texts: vec![String::new(); CELL_MEMO_SIZE],
+        }
+    }
+
+    fn push(&mut self, out: &mut String, v: f64) {
+        if v.is_nan() {
+            return;
+        }
+        let bits = v.to_bits();
+        // Fibonacci hashing: the top bits of bits·2⁶⁴/φ
+        let slot = (bits.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            >> (64 - CELL_MEMO_SIZE.trailing_zeros())) as usize;
+        let text = &mut self.texts[slot];
+        if self.keys[slot] == bits {
+            out.push_str(text);
+            return;
+        }
+        let start = out.len();
+        push_cell(out, v);
+        text.clear();
+        text.push_str(&out[start..]);
+        self.keys[slot] = bits;
+    }
 }
 
 /// The column names of [`npy`]'s array, one per line (`seed` first when any table has a
@@ -327,6 +387,20 @@ mod tests {
         values.extend((0..200_000).map(|i| {
             let e = (i % 40) - 20;
             rng.random::<f64>() * 10f64.powi(e)
+        }));
+        // 1e-5 ≤ |v| < 1e-4 (ryu's digits in `{:?}`'s exponent form), short and long
+        values.extend((0..100_000).map(|i| {
+            let v = 1e-5 + 9e-5 * rng.random::<f64>();
+            let v = if i % 3 == 0 {
+                (v * 1e9).round() / 1e9
+            } else {
+                v
+            };
+            if i % 2 == 0 {
+                -v
+            } else {
+                v
+            }
         }));
         for e in [1e-5, 1e-4, 1e15, 1e16, 1e17, EXACT_INTEGER] {
             for v in [
