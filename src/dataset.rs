@@ -117,7 +117,7 @@ impl Dataset {
         };
         let keep = max_rows.map_or(n, |r| r.min(n));
         if max_rows == Some(0) {
-            return Err(Error::config("data.max_rows", "must be ≥ 2"));
+            return Err(Error::config("max_rows", "must be ≥ 2"));
         }
         Self::from_rows(keep, dim, rows[..keep * dim].to_vec())
             .map_err(|e| Error::parse(path, e.to_string()))
@@ -172,7 +172,7 @@ impl Dataset {
             let s2 = self.rows.iter().map(|x| x * x).sum::<f64>() / self.rows.len() as f64;
             if s2 <= 0.0 || s2.is_nan() {
                 return Err(Error::config(
-                    "data.path",
+                    "path",
                     "the data are constant after centring: nothing to scale",
                 ));
             }

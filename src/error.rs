@@ -81,6 +81,19 @@ impl Error {
         }
     }
 
+    /// Place a config error of a neutral module (which names its field relative to its
+    /// section, e.g. `spikes.2`) in the config section `section` (`data.spikes.2`); other
+    /// errors pass through. Only the params layers call this.
+    pub fn within(self, section: &str) -> Self {
+        match self {
+            Error::InvalidConfig { field, message } => Error::InvalidConfig {
+                field: format!("{section}.{field}"),
+                message,
+            },
+            other => other,
+        }
+    }
+
     /// Build an [`Error::Io`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

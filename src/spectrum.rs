@@ -73,7 +73,7 @@ impl Spectrum {
     pub fn ungrouped(eigenvalues: &[f64]) -> Result<Self> {
         if let Some(v) = eigenvalues.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
             return Err(Error::config(
-                "data.eigenvalues",
+                "eigenvalues",
                 format!("eigenvalue {v} is not a finite number ≥ 0"),
             ));
         }
@@ -194,12 +194,12 @@ impl Covariance {
         let d = p.dim;
         let m = p.spikes.len();
         if d < 2 {
-            return Err(Error::config("data.dim", format!("must be ≥ 2, got {d}")));
+            return Err(Error::config("dim", format!("must be ≥ 2, got {d}")));
         }
         if m >= d {
             return Err(Error::config(
-                "data.spikes",
-                format!("{m} spikes need a dimension > {m}, got data.dim = {d}"),
+                "spikes",
+                format!("{m} spikes need a dimension > {m}, got dim = {d}"),
             ));
         }
         if let Some((i, t)) = p
@@ -209,13 +209,13 @@ impl Covariance {
             .find(|(_, t)| !(t.is_finite() && **t > 0.0))
         {
             return Err(Error::config(
-                format!("data.spikes.{i}"),
+                format!("spikes.{i}"),
                 format!("must be a finite number > 0, got {t}"),
             ));
         }
         if !(p.bulk.is_finite() && p.bulk >= 0.0) {
             return Err(Error::config(
-                "data.bulk",
+                "bulk",
                 format!("must be a finite number ≥ 0, got {}", p.bulk),
             ));
         }
@@ -281,7 +281,7 @@ impl Covariance {
         let d = eigenvalues.len();
         if d < 2 {
             return Err(Error::config(
-                "data.eigenvalues",
+                "eigenvalues",
                 format!("need at least 2 eigenvalues, got {d}"),
             ));
         }
@@ -291,14 +291,14 @@ impl Covariance {
             .find(|(_, v)| !(v.is_finite() && **v >= 0.0))
         {
             return Err(Error::config(
-                "data.eigenvalues",
+                "eigenvalues",
                 format!("entry {i} is {v}: eigenvalues of a covariance must be finite and ≥ 0"),
             ));
         }
         if let Some(u) = vectors {
             if u.nrows() != d || u.ncols() != d {
                 return Err(Error::config(
-                    "data.eigenvectors",
+                    "eigenvectors",
                     format!(
                         "must be {d}×{d} (one column per eigenvalue), got {}×{}",
                         u.nrows(),
@@ -310,13 +310,13 @@ impl Covariance {
             let dev = (gram - DMatrix::<f64>::identity(d, d)).amax();
             if dev > ORTHONORMAL_TOL {
                 return Err(Error::config(
-                    "data.eigenvectors",
+                    "eigenvectors",
                     format!("columns are not orthonormal: max |UᵀU − I| = {dev:.2e}"),
                 ));
             }
         }
         if bins == Some(0) {
-            return Err(Error::config("data.bins", "must be ≥ 1"));
+            return Err(Error::config("bins", "must be ≥ 1"));
         }
         // Exact groups: indices per distinct value.
         let mut order: Vec<usize> = (0..d).collect();
@@ -675,6 +675,6 @@ mod tests {
         let e = Covariance::from_eigen(&[1.0, 2.0], Some(&u), None)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("data.eigenvectors"), "{e}");
+        assert!(e.contains("eigenvectors"), "{e}");
     }
 }

@@ -924,7 +924,12 @@ fn experiment(py: Python<'_>, config: &Config, seed: Option<u64>) -> PyResult<Ar
     let exp: Arc<dyn Dynamics> = py.detach(|| c.experiment()).or_py()?.into();
     for w in exp.warnings() {
         let category = py.get_type::<pyo3::exceptions::PyUserWarning>();
-        PyErr::warn(py, &category, &std::ffi::CString::new(w).unwrap_or_default(), 1)?;
+        PyErr::warn(
+            py,
+            &category,
+            &std::ffi::CString::new(w).unwrap_or_default(),
+            1,
+        )?;
     }
     Ok(exp)
 }

@@ -557,7 +557,8 @@ impl Params {
                     normalize: d.normalize,
                     directions: d.directions,
                     seed: d.seed,
-                })?;
+                })
+                .map_err(|e| e.within("data"))?;
                 Ok((cov, None))
             }
             DataKind::Dataset => {
@@ -580,7 +581,8 @@ impl Params {
                         "applies to data.inputs = \"samples\" only (Gaussian surrogates are drawn independently)",
                     ));
                 }
-                let mut samples = Dataset::load(path, d.format, d.max_rows)?;
+                let mut samples =
+                    Dataset::load(path, d.format, d.max_rows).map_err(|e| e.within("data"))?;
                 if samples.dim() != d.dim {
                     return Err(Error::config(
                         "data.dim",
@@ -592,8 +594,10 @@ impl Params {
                         ),
                     ));
                 }
-                samples.standardise(d.center, d.normalize)?;
-                let (binned, exact) = samples.covariances(d.bins)?;
+                samples
+                    .standardise(d.center, d.normalize)
+                    .map_err(|e| e.within("data"))?;
+                let (binned, exact) = samples.covariances(d.bins).map_err(|e| e.within("data"))?;
                 Ok((
                     binned,
                     Some(DataSamples {
@@ -628,7 +632,8 @@ impl Params {
                     ));
                 }
                 Ok((
-                    Covariance::from_eigen(&values, vectors.as_ref(), d.bins)?,
+                    Covariance::from_eigen(&values, vectors.as_ref(), d.bins)
+                        .map_err(|e| e.within("data"))?,
                     None,
                 ))
             }

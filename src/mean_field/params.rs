@@ -331,7 +331,9 @@ impl Params {
                 if d.max_rows.is_some_and(|r| r < 2) {
                     return Err(Error::config("data.max_rows", "must be ≥ 2"));
                 }
-                let x = Dataset::load(path, d.format, d.max_rows)?.matrix();
+                let x = Dataset::load(path, d.format, d.max_rows)
+                    .map_err(|e| e.within("data"))?
+                    .matrix();
                 if x.nrows() < 2 || x.ncols() < 1 {
                     return Err(Error::config(
                         "data.path",
