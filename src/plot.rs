@@ -105,8 +105,10 @@ const FRAME_WIDTH: f64 = 2.0;
 const MARKER_RADIUS: f64 = 6.0;
 const MAJOR_TICK: f64 = 12.0;
 const MINOR_TICK: f64 = 6.0;
-const DASH_ON: f64 = 14.0;
-const DASH_OFF: f64 = 9.0;
+/// Dash and gap lengths of dashed lines.
+const DASH: (f64, f64) = (14.0, 9.0);
+/// Dash and gap lengths of dotted lines.
+const DOT: (f64, f64) = (4.0, 6.0);
 const PAD: f64 = 12.0;
 const TICK_GAP: f64 = 10.0;
 const LEGEND_SAMPLE: f64 = 48.0;
@@ -124,6 +126,8 @@ pub enum SeriesStyle {
     Line,
     /// Dashed line.
     Dashed,
+    /// Dotted line (e.g. an approximation drawn over the curve it approximates).
+    Dotted,
     /// Filled markers, no line (simulation points); the shape follows the colour
     /// ([`MarkerShape::of`]).
     Markers,
@@ -618,6 +622,15 @@ pub fn format_number(v: f64) -> String {
     text.replace('-', "\u{2212}")
 }
 
+/// Legend entries for panels where each colour is one quantity drawn twice: `"theory
+/// (lines)"` and `"SGD (markers)"` (see [`Series::key`]).
+pub fn theory_sgd_keys() -> [Series; 2] {
+    [
+        Series::key("theory (lines)", SeriesStyle::Line),
+        Series::key("SGD (markers)", SeriesStyle::Markers),
+    ]
+}
+
 /// `"1 seed"`, `"4 seeds"`: a count with its noun, plural unless one.
 pub fn count(n: usize, noun: &str) -> String {
     if n == 1 {
@@ -920,11 +933,21 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
             .map_err(|e| e.to_string())
     }
 
-    fn dashed(&self, pts: &[Pt], color: RGBAColor, width: f64) -> DResult<()> {
-        for dash in dashes(pts, DASH_ON * self.s, DASH_OFF * self.s) {
+    /// A line broken into dashes of `pattern` (dash and gap lengths).
+    fn dashed(&self, pts: &[Pt], color: RGBAColor, width: f64, pattern: Pt) -> DResult<()> {
+        for dash in dashes(pts, pattern.0 * self.s, pattern.1 * self.s) {
             self.path(&dash, color, width)?;
         }
         Ok(())
+    }
+
+    /// A series line: solid, or dashed or dotted as `style` asks.
+    fn line(&self, pts: &[Pt], color: RGBAColor, style: &SeriesStyle) -> DResult<()> {
+        match style {
+            SeriesStyle::Dashed => self.dashed(pts, color, LINE_WIDTH, DASH),
+            SeriesStyle::Dotted => self.dashed(pts, color, LINE_WIDTH, DOT),
+            _ => self.path(pts, color, LINE_WIDTH),
+        }
     }
 
     fn polygon(&self, pts: &[Pt], color: RGBAColor) -> DResult<()> {
@@ -951,11 +974,20 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
             }
             MarkerShape::Square => {
                 let h = 0.89 * r;
-                vec![(x - h, y - h), (x + h, y - h), (x + h, y + h), (x - h, y + h)]
+                vec![
+                    (x - h, y - h),
+                    (x + h, y - h),
+                    (x + h, y + h),
+                    (x - h, y + h),
+                ]
             }
             MarkerShape::Triangle => {
                 let h = 1.35 * r;
-                vec![(x, y - h), (x + 0.87 * h, y + 0.5 * h), (x - 0.87 * h, y + 0.5 * h)]
+                vec![
+                    (x, y - h),
+                    (x + 0.87 * h, y + 0.5 * h),
+                    (x - 0.87 * h, y + 0.5 * h),
+                ]
             }
             MarkerShape::Diamond => {
                 let h = 1.25 * r;
@@ -1223,9 +1255,10 @@ impl Frame {
     /// for [`SeriesStyle::Steps`], none for markers.
     fn polylines(&self, ser: &Series) -> Vec<Vec<Pt>> {
         match ser.style {
-            SeriesStyle::Line | SeriesStyle::Dashed | SeriesStyle::LineWithBand { .. } => {
-                self.runs(&ser.x, &ser.y)
-            }
+            SeriesStyle::Line
+            | SeriesStyle::Dashed
+            | SeriesStyle::Dotted
+            | SeriesStyle::LineWithBand { .. } => self.runs(&ser.x, &ser.y),
             SeriesStyle::Steps => self.runs(&ser.x, &ser.y).iter().map(|r| steps(r)).collect(),
             SeriesStyle::Markers | SeriesStyle::ErrorBars { .. } => Vec::new(),
         }
@@ -1380,31 +1413,35 @@ impl Title {
     }
 }
 
-/// `text` split into two lines at the break nearest its middle: after `": "` or `", "`
-/// (outside markup braces) if there is one, else at a space.
+/// `text` split into two lines: after the `": "` nearest the middle, else the `", "`,
+/// else the space (outside markup braces), skipping a kind whose best break leaves more
+/// than three quarters of the text on one line.
 fn split_title(text: &str) -> Option<Vec<String>> {
     let mut depth = 0;
-    let mut strong = Vec::new();
-    let mut weak = Vec::new();
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    for (k, &(i, c)) in chars.iter().enumerate() {
+    // Break positions after a colon, after a comma, anywhere.
+    let mut breaks: [Vec<usize>; 3] = Default::default();
+    let mut prev = ' ';
+    for (i, c) in text.char_indices() {
         match c {
             '{' => depth += 1,
             '}' => depth -= 1,
             ' ' if depth == 0 => {
-                let prev = k.checked_sub(1).map(|k| chars[k].1);
-                if matches!(prev, Some(':' | ',')) {
-                    strong.push(i);
-                } else {
-                    weak.push(i);
-                }
+                let kind = match prev {
+                    ':' => 0,
+                    ',' => 1,
+                    _ => 2,
+                };
+                breaks[kind].push(i);
             }
             _ => {}
         }
+        prev = c;
     }
-    let breaks = if strong.is_empty() { weak } else { strong };
     let mid = text.len() / 2;
-    let at = breaks.into_iter().min_by_key(|&i| i.abs_diff(mid))?;
+    let at = breaks
+        .iter()
+        .filter_map(|b| b.iter().copied().min_by_key(|&i| i.abs_diff(mid)))
+        .find(|&i| 4 * i.abs_diff(mid) <= text.len())?;
     Some(vec![text[..at].to_owned(), text[at + 1..].to_owned()])
 }
 
@@ -1509,9 +1546,7 @@ impl<'p> Layout<'p> {
             }
         }
         let title = match &panel.title {
-            Some(t) if !t.is_empty() => {
-                Some(Title::fit(cv, t, cell.x1 - cell.x0 - 2.0 * PAD * s)?)
-            }
+            Some(t) if !t.is_empty() => Some(Title::fit(cv, t, cell.x1 - cell.x0 - 2.0 * PAD * s)?),
             _ => None,
         };
         let left = PAD * s + label_h + 2.0 * TICK_GAP * s + y_tick_w + TICK_GAP * s;
@@ -1623,7 +1658,14 @@ fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, lay: &Layout) 
     let frame = &lay.frame;
     let (px, cell) = (frame.px, lay.cell);
     if let Some(heat) = &lay.heat {
-        draw_cells(cv, frame, heat.map, heat.scale, &heat.edges.0, &heat.edges.1)?;
+        draw_cells(
+            cv,
+            frame,
+            heat.map,
+            heat.scale,
+            &heat.edges.0,
+            &heat.edges.1,
+        )?;
     }
 
     // Series, in layers; faint ones first within each layer.
@@ -1639,16 +1681,12 @@ fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, lay: &Layout) 
     let hline_color = grey(0x55).mix(1.0);
     for h in &lay.hlines {
         let y = frame.point(frame.x.lo, h.y).1;
-        cv.dashed(&[(px.x0, y), (px.x1, y)], hline_color, HLINE_WIDTH)?;
+        cv.dashed(&[(px.x0, y), (px.x1, y)], hline_color, HLINE_WIDTH, DASH)?;
     }
     for ser in &order {
         let color = series_color(ser);
         for line in frame.polylines(ser) {
-            if ser.style == SeriesStyle::Dashed {
-                cv.dashed(&line, color, LINE_WIDTH)?;
-            } else {
-                cv.path(&line, color, LINE_WIDTH)?;
-            }
+            cv.line(&line, color, &ser.style)?;
         }
     }
     for ser in &order {
@@ -1726,7 +1764,14 @@ fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, lay: &Layout) 
                 .min(cell.x1 - PAD * s - half)
                 .max(cell.x0 + PAD * s + half);
             let y = cell.y0 + PAD * s + title.rise + i as f64 * title.line_h;
-            cv.text(line, (x, y), title.size, (HPos::Center, VPos::Top), false, ink)?;
+            cv.text(
+                line,
+                (x, y),
+                title.size,
+                (HPos::Center, VPos::Top),
+                false,
+                ink,
+            )?;
         }
     }
     for h in &lay.hlines {
@@ -1996,11 +2041,17 @@ impl<'p> Legend<'p> {
             let color = series_color(ser);
             let shape = MarkerShape::of(ser.color);
             match &ser.style {
-                SeriesStyle::Line => cv.path(&[(a, cy), (b, cy)], color, LINE_WIDTH)?,
-                SeriesStyle::Dashed => cv.dashed(&[(a, cy), (b, cy)], color, LINE_WIDTH)?,
+                SeriesStyle::Line | SeriesStyle::Dashed | SeriesStyle::Dotted => {
+                    cv.line(&[(a, cy), (b, cy)], color, &ser.style)?;
+                }
                 SeriesStyle::Steps => {
                     let half = 0.25 * self.row;
-                    let step = [(a, cy + half), (mid, cy + half), (mid, cy - half), (b, cy - half)];
+                    let step = [
+                        (a, cy + half),
+                        (mid, cy + half),
+                        (mid, cy - half),
+                        (b, cy - half),
+                    ];
                     cv.path(&step, color, LINE_WIDTH)?;
                 }
                 SeriesStyle::Markers => cv.marker((mid, cy), shape, color)?,
@@ -2162,14 +2213,20 @@ mod tests {
     }
 
     #[test]
-    fn log_axis_snaps_to_decades_and_labels_decades_only() {
-        let ax = Axis::from_values([0.003, 0.5, f64::NAN, -1.0, 0.0].into_iter(), true);
-        assert_eq!((ax.lo, ax.hi), (1e-3, 1.0));
+    fn log_axis_is_clipped_to_the_data_and_snaps_to_near_decades() {
+        // 0.0012 is within a fifth of a decade of 10⁻³, 0.5 is not near 10⁰.
+        let ax = Axis::from_values([0.0012, 0.5, f64::NAN, -1.0, 0.0].into_iter(), true);
+        assert_eq!(ax.lo, 1e-3);
+        assert!(ax.hi > 0.5 && ax.hi < 0.6, "{ax:?}");
         let t = ax.ticks(7);
         let labels: Vec<&str> = t.major.iter().map(|(_, l)| l.as_str()).collect();
-        assert_eq!(labels, ["10⁻³", "10⁻²", "10⁻¹", "10⁰"]);
+        assert_eq!(labels, ["10⁻³", "10⁻²", "10⁻¹"]);
         assert!(t.minor.iter().any(|&v| (v - 0.02).abs() < 1e-12));
         assert!(t.minor.iter().all(|&v| ax.contains(v)));
+        // Less than two decades: 2·10ⁿ and 5·10ⁿ are labelled too.
+        let ax = Axis::from_values([30.0, 400.0].into_iter(), true);
+        let labels: Vec<String> = ax.ticks(7).major.into_iter().map(|(_, l)| l).collect();
+        assert_eq!(labels, ["50", "10²", "200"]);
     }
 
     #[test]
@@ -2226,6 +2283,105 @@ mod tests {
             assert!((a / b - 1.0).abs() < 1e-12, "{e:?}");
         }
         assert_eq!(cell_edges(&[3.0], false), [2.5, 3.5]);
+    }
+
+    /// A panel whose markers fill the whole axes, and one with data only along the
+    /// bottom edge.
+    fn legend_panels() -> (Panel, Panel) {
+        let grid: Vec<f64> = (0..=20).map(f64::from).collect();
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for &a in &grid {
+            for &b in &grid {
+                x.push(a);
+                y.push(b);
+            }
+        }
+        let mut full = Panel::new("x", "y");
+        full.series
+            .push(Series::new(x, y, SeriesStyle::Markers).with_label("everywhere"));
+        let mut low = Panel::new("x", "y");
+        low.series.push(
+            Series::new(grid.clone(), vec![0.0; grid.len()], SeriesStyle::Line)
+                .with_label("bottom"),
+        );
+        low.series
+            .push(Series::new(vec![0.0], vec![10.0], SeriesStyle::Markers).with_label("top left"));
+        (full, low)
+    }
+
+    #[test]
+    fn legend_check_flags_a_legend_on_data_and_best_avoids_it() {
+        let (full, low) = legend_panels();
+        for pos in CORNERS {
+            let mut p = full.clone();
+            p.legend = pos;
+            let check = legend_overlaps(&Figure::row(vec![p])).unwrap();
+            assert_eq!(check.len(), 1);
+            assert_eq!(check[0].placement, pos);
+            assert!(check[0].covered > 0, "{check:?}");
+        }
+        // No free corner: outside, covering nothing.
+        let check = legend_overlaps(&Figure::row(vec![full])).unwrap();
+        assert_eq!(check[0].placement, LegendPos::Outside);
+        assert_eq!(check[0].covered, 0);
+        // The upper right is free.
+        let check = legend_overlaps(&Figure::row(vec![low.clone()])).unwrap();
+        assert_eq!(check[0].placement, LegendPos::UpperRight);
+        assert_eq!(check[0].covered, 0);
+        // Lines count along their length: a legend in the lower left covers the bottom line.
+        let mut p = low;
+        p.legend = LegendPos::LowerLeft;
+        let check = legend_overlaps(&Figure::row(vec![p])).unwrap();
+        assert!(check[0].covered > 0, "{check:?}");
+    }
+
+    #[test]
+    fn steps_change_level_halfway() {
+        let s = steps(&[(0.0, 1.0), (10.0, 5.0), (20.0, 5.0)]);
+        assert_eq!(
+            s,
+            [
+                (0.0, 1.0),
+                (5.0, 1.0),
+                (5.0, 5.0),
+                (15.0, 5.0),
+                (15.0, 5.0),
+                (20.0, 5.0)
+            ]
+        );
+        assert_eq!(steps(&[(1.0, 2.0)]), [(1.0, 2.0)]);
+    }
+
+    #[test]
+    fn numbers_and_counts_read_naturally() {
+        assert_eq!(format_number(4.0), "4");
+        assert_eq!(format_number(0.25), "0.25");
+        assert_eq!(format_number(-0.48), "\u{2212}0.48");
+        assert_eq!(format_number(2000.0), "2000");
+        assert_eq!(format_number(1.0 / 3.0), "0.3333");
+        assert_eq!(format_number(2e-5), "2·10⁻⁵");
+        assert_eq!(format_number(1e6), "10⁶");
+        assert_eq!(count(1, "seed"), "1 seed");
+        assert_eq!(count(4, "seed"), "4 seeds");
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        assert_eq!(csv_field("SGD"), "SGD");
+        assert_eq!(csv_field("k=0, m=1"), "\"k=0, m=1\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn long_titles_split_at_a_comma_or_colon() {
+        let t = "erf, K = 3, η = 0.4: 1 seed, mean norm. max dev. 0.012";
+        let lines = split_title(t).unwrap();
+        assert_eq!(
+            lines,
+            ["erf, K = 3, η = 0.4:", "1 seed, mean norm. max dev. 0.012"]
+        );
+        assert_eq!(split_title("a^{b, c} and d").unwrap(), ["a^{b, c}", "and d"]);
+        assert!(split_title("word").is_none());
     }
 
     #[test]
