@@ -372,7 +372,7 @@ pub enum LegendPos {
 /// One set of axes: series, reference lines, axis labels and a legend.
 ///
 /// The axis ranges come from the data (series points, band edges, error bars and
-/// reference lines): linear axes get a 5 % margin, log axes a 2 % margin (of the decades
+/// reference lines): linear axes get a 5 % margin, log axes a 4 % margin (of the decades
 /// spanned), reaching the next decade only when that is within a fifth of a decade.
 ///
 /// All text (title, axis labels, legend entries, reference-line labels) may use a small
@@ -648,8 +648,7 @@ fn format_linear(v: f64, step: f64) -> String {
     format!("{v:.decimals$}").replace('-', "\u{2212}")
 }
 
-/// A log axis ends on a decade when its data (with margin) end within this many decades
-/// of it.
+/// A log axis ends on a decade when its data end within this many decades of it.
 const DECADE_SNAP: f64 = 0.2;
 
 /// A data range on one axis.
@@ -673,8 +672,8 @@ fn usable(v: f64, log: bool) -> bool {
 
 impl Axis {
     /// Range covering the usable `values` with a small margin: 5 % on a linear axis; on a
-    /// log axis 2 % of the decades spanned, snapped out to a decade within
-    /// [`DECADE_SNAP`] (so an axis never runs a decade past the data).
+    /// log axis the decade just outside the data if they come within [`DECADE_SNAP`] of
+    /// it, else 4 % of the decades spanned (so an axis never runs a decade past the data).
     fn from_values(values: impl Iterator<Item = f64>, log: bool) -> Self {
         let (min, max) = values
             .filter(|&v| usable(v, log))
@@ -687,12 +686,26 @@ impl Axis {
         }
         if log {
             let (a, b) = (min.log10(), max.log10());
-            let pad = if b > a { 0.02 * (b - a) } else { 0.3 };
-            let (a, b) = (a - pad, b + pad);
-            let snap = |v: f64, to: f64| if (v - to).abs() <= DECADE_SNAP { to } else { v };
+            let pad = if b > a {
+                (0.04 * (b - a)).max(0.03)
+            } else {
+                0.3
+            };
+            let below = (a + 1e-9).floor();
+            let above = (b - 1e-9).ceil();
+            let lo = if a - below <= DECADE_SNAP {
+                below
+            } else {
+                a - pad
+            };
+            let hi = if above - b <= DECADE_SNAP {
+                above
+            } else {
+                b + pad
+            };
             Self {
-                lo: 10f64.powf(snap(a, (a + 1e-9).floor())),
-                hi: 10f64.powf(snap(b, (b - 1e-9).ceil())),
+                lo: 10f64.powf(lo),
+                hi: 10f64.powf(hi),
                 log,
             }
         } else {
@@ -734,13 +747,27 @@ impl Axis {
     }
 
     /// Decades labelled (every `stride`-th when many), minor ticks at 2–9 × 10ⁿ; with fewer
-    /// than two decades in range, 2·10ⁿ and 5·10ⁿ are labelled too.
+    /// than two decades in range, 2·10ⁿ and 5·10ⁿ are labelled too, and if that still
+    /// makes fewer than two labels, every m·10ⁿ.
     fn log_ticks(&self, target: usize) -> Ticks {
         let d0 = (self.lo.log10() - 1e-9).ceil() as i64;
         let d1 = (self.hi.log10() + 1e-9).floor() as i64;
         let decades = (d1 - d0).max(0) as usize;
         let stride = (decades + 1).div_ceil(target.max(1) + 1).max(1) as i64;
-        let few = d1 - d0 < 1;
+        // Mantissas labelled besides the decades.
+        let count_in = |ms: &[u32]| {
+            ((d0 - 1)..=d1)
+                .flat_map(|d| ms.iter().map(move |&m| f64::from(m) * 10f64.powi(d as i32)))
+                .filter(|&v| self.contains(v))
+                .count() as i64
+        };
+        let labelled: &[u32] = if d1 - d0 >= 1 {
+            &[]
+        } else if (d1 - d0 + 1).max(0) + count_in(&[2, 5]) >= 2 {
+            &[2, 5]
+        } else {
+            &[2, 3, 4, 5, 6, 7, 8, 9]
+        };
         let mut major = Vec::new();
         let mut minor = Vec::new();
         for d in d0..=d1 {
@@ -758,7 +785,7 @@ impl Axis {
                     if !self.contains(v) {
                         continue;
                     }
-                    if few && (m == 2 || m == 5) {
+                    if labelled.contains(&m) {
                         major.push((v, format_number(v)));
                     } else {
                         minor.push(v);
@@ -2217,7 +2244,7 @@ mod tests {
         // 0.0012 is within a fifth of a decade of 10⁻³, 0.5 is not near 10⁰.
         let ax = Axis::from_values([0.0012, 0.5, f64::NAN, -1.0, 0.0].into_iter(), true);
         assert_eq!(ax.lo, 1e-3);
-        assert!(ax.hi > 0.5 && ax.hi < 0.6, "{ax:?}");
+        assert!(ax.hi > 0.5 && ax.hi < 0.7, "{ax:?}");
         let t = ax.ticks(7);
         let labels: Vec<&str> = t.major.iter().map(|(_, l)| l.as_str()).collect();
         assert_eq!(labels, ["10⁻³", "10⁻²", "10⁻¹"]);
@@ -2380,7 +2407,10 @@ mod tests {
             lines,
             ["erf, K = 3, η = 0.4:", "1 seed, mean norm. max dev. 0.012"]
         );
-        assert_eq!(split_title("a^{b, c} and d").unwrap(), ["a^{b, c}", "and d"]);
+        assert_eq!(
+            split_title("a^{b, c} and d").unwrap(),
+            ["a^{b, c}", "and d"]
+        );
         assert!(split_title("word").is_none());
     }
 

@@ -27,7 +27,7 @@ fn png_size(path: &Path) -> (u32, u32) {
 
 /// What a referee checks on `fig`: no legend box covers a plotted point (computed by the
 /// layout code that draws the figure), every series with data has a CSV name, and the
-/// legend entries of a panel are told apart by colour or style.
+/// legend entries of a panel are told apart by colour, style or faintness.
 fn check_figure(name: &str, fig: &Figure) {
     for c in legend_overlaps(fig).unwrap() {
         assert_eq!(c.covered, 0, "{name}: legend on data: {c:?}");
@@ -41,7 +41,7 @@ fn check_figure(name: &str, fig: &Figure) {
         for s in p.series.iter().filter(|s| s.label.is_some()) {
             let kind = std::mem::discriminant(&s.style);
             assert!(
-                seen.insert((s.color % PALETTE.len(), kind)),
+                seen.insert((s.color % PALETTE.len(), kind, s.faint)),
                 "{name}, panel {i}: legend entry {:?} looks like another",
                 s.label
             );
@@ -80,7 +80,14 @@ fn every_figure_has_free_legends_named_series_and_its_data() {
     let out = dir.path();
     // The command line: one figure.
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_aedyn"))
-        .args(["reproduce", "--quiet", "--quick", "--only", "ntk_memorisation", "--out"])
+        .args([
+            "reproduce",
+            "--quiet",
+            "--quick",
+            "--only",
+            "ntk_memorisation",
+            "--out",
+        ])
         .arg(out)
         .status()
         .unwrap();

@@ -5,7 +5,9 @@ use crate::autoencoder::sgd::SeedRun;
 use crate::autoencoder::trajectory::Trajectory;
 use crate::autoencoder::Experiment;
 use crate::base::compare::Comparison;
-use crate::plot::{count, format_number, theory_sgd_keys, Figure, HLine, Panel, Series, SeriesStyle};
+use crate::plot::{
+    count, format_number, theory_sgd_keys, Figure, HLine, Panel, Series, SeriesStyle,
+};
 
 /// The typed (simulation, theory) pairs of an autoencoder comparison.
 pub fn pairs(cmp: &Comparison) -> Vec<(&SeedRun, &Trajectory)> {

@@ -166,8 +166,10 @@ fn phases_figure(exp: &MeanFieldExperiment, sgd50: &MfTrajectory) -> Result<Figu
         .filter(|b| b.kappa > exp.model.lambda)
     {
         let t = 1.0 / (2.0 * (exp.model.beta() * b.kappa - exp.model.lambda));
-        let mut s = vline(t, 0.0, 1.0, "τ_j = 1/(2(βκ_j − λ))")
-            .with_name(format!("τ_j, κ_j = {}", crate::plot::format_number(b.kappa)));
+        let mut s = vline(t, 0.0, 1.0, "τ_j = 1/(2(βκ_j − λ))").with_name(format!(
+            "τ_j, κ_j = {}",
+            crate::plot::format_number(b.kappa)
+        ));
         if b.kappa != 4.0 {
             s.label = None;
         }

@@ -214,9 +214,7 @@ pub fn tied(ctx: &Ctx) -> Result<Figure> {
         pca = exp.covariance.pca_errors(2);
         dim = exp.covariance.dim();
     }
-    p.title = Some(format!(
-        "tied (v = √D w) vs untied, K = 2, D = {dim}"
-    ));
+    p.title = Some(format!("tied (v = √D w) vs untied, K = 2, D = {dim}"));
     p.series.extend(theory_sgd_keys());
     p.hlines = pca_lines(&pca);
     Ok(Figure::row(vec![p]))
@@ -261,9 +259,7 @@ pub fn relu_bias(ctx: &Ctx) -> Result<Figure> {
         pca = exp.covariance.pca_errors(2);
         dim = exp.covariance.dim();
     }
-    err.title = Some(format!(
-        "ReLU, K = 2, θ = (25, 9)/35, D = {dim}"
-    ));
+    err.title = Some(format!("ReLU, K = 2, θ = (25, 9)/35, D = {dim}"));
     for p in [&mut err, &mut beta] {
         p.series.extend(theory_sgd_keys());
     }
@@ -284,7 +280,7 @@ pub fn digits(ctx: &Ctx) -> Result<Figure> {
     surrogate.data.inputs = Inputs::Gaussian;
     let (_, cmp_gauss) = run_compare(&surrogate, progress)?;
     let mut p = error_panel(format!(
-        "8×8 digits (n = 1797, D = {}), erf, K = 2: theory ({} bins) vs SGD, {}",
+        "8×8 digits (n = 1797, D = {}), erf, K = 2: theory ({} bins) vs SGD, {} (mean ± s.e.)",
         exp.covariance.dim(),
         exp.covariance.spectrum().groups().len(),
         count(cmp.pairs.len(), "seed")
@@ -296,19 +292,22 @@ pub fn digits(ctx: &Ctx) -> Result<Figure> {
     let hi = mean.iter().zip(&se).map(|(m, e)| m + e).collect();
     p.series.push(
         Series::new(t, mean, SeriesStyle::LineWithBand { lo, hi })
-            .with_label("SGD on Gaussian surrogates (mean ± s.e.)")
+            .with_label("SGD, Gaussian surrogate")
+            .with_name("SGD on Gaussian surrogates, mean ± s.e.")
             .with_color(3),
     );
     let (t, mean, _) = seed_mean(&cmp, |(_, th)| th);
     p.series.push(
         Series::new(t, mean, SeriesStyle::Dashed)
-            .with_label("theory from each seed's initial weights (mean)")
+            .with_label("theory")
+            .with_name("theory from each seed's initial weights, mean")
             .with_color(1),
     );
     let (t, mean, se) = seed_mean(&cmp, |(run, _)| &run.trajectory);
     p.series.push(
         Series::new(t, mean, SeriesStyle::ErrorBars { err: se })
-            .with_label("SGD on the digits (mean ± s.e.)")
+            .with_label("SGD, digits")
+            .with_name("SGD on the digits, mean ± s.e.")
             .with_color(2),
     );
     p.hlines = pca_lines(&exp.covariance.pca_errors(2));
@@ -337,13 +336,9 @@ pub fn digits(ctx: &Ctx) -> Result<Figure> {
             None => format!("exact (G = {g})"),
         };
         bins.series.push(
-            Series::new(
-                run.trajectory.times(),
-                run.trajectory.test_errors(),
-                style,
-            )
-            .with_label(label)
-            .with_color(i + 1),
+            Series::new(run.trajectory.times(), run.trajectory.test_errors(), style)
+                .with_label(label)
+                .with_color(i + 1),
         );
     }
     bins.hlines = pca_lines(&exp.covariance.pca_errors(2));
