@@ -189,19 +189,13 @@ pub fn gram_convergence(quick: bool) -> Result<Figure> {
         let ratio: Vec<f64> = record_means(&runs, "lambda_min_ratio");
         let name = regime.name();
         a.series.push(marker(name, ms.clone(), err.clone(), k + 1));
-        a.series.push(power_line(
-            &ms,
-            &err,
-            -0.5,
-            if k == 0 { "∝ m^{−1/2}" } else { "" },
-            k + 1,
-        ));
-        b.series.push(marker(name, ms.clone(), ratio, k + 1));
-    }
-    for s in &mut a.series {
-        if s.label.as_deref() == Some("") {
-            s.label = None;
+        let mut slope = power_line(&ms, &err, -0.5, "∝ m^{−1/2}", k + 1)
+            .with_name(format!("∝ m^(−1/2), {name}"));
+        if k > 0 {
+            slope.label = None;
         }
+        a.series.push(slope);
+        b.series.push(marker(name, ms.clone(), ratio, k + 1));
     }
     let mut c = Panel::new("step t", "λ_{min}(H(t)) / λ_{min}(H^∞)");
     c.title = Some("(c)  joint, along training".into());
