@@ -648,7 +648,8 @@ fn format_linear(v: f64, step: f64) -> String {
     format!("{v:.decimals$}").replace('-', "\u{2212}")
 }
 
-/// A log axis ends on a decade when its data end within this many decades of it.
+/// A log axis ends on a decade when its data (with margin) end within this many decades
+/// of it.
 const DECADE_SNAP: f64 = 0.2;
 
 /// A data range on one axis.
@@ -672,8 +673,9 @@ fn usable(v: f64, log: bool) -> bool {
 
 impl Axis {
     /// Range covering the usable `values` with a small margin: 5 % on a linear axis; on a
-    /// log axis the decade just outside the data if they come within [`DECADE_SNAP`] of
-    /// it, else 4 % of the decades spanned (so an axis never runs a decade past the data).
+    /// log axis 4 % of the decades spanned (at least 0.03 decade, so markers clear the
+    /// frame), widened to the next decade only if that is within [`DECADE_SNAP`] (so an
+    /// axis never runs a decade past the data).
     fn from_values(values: impl Iterator<Item = f64>, log: bool) -> Self {
         let (min, max) = values
             .filter(|&v| usable(v, log))
@@ -691,18 +693,10 @@ impl Axis {
             } else {
                 0.3
             };
-            let below = (a + 1e-9).floor();
-            let above = (b - 1e-9).ceil();
-            let lo = if a - below <= DECADE_SNAP {
-                below
-            } else {
-                a - pad
-            };
-            let hi = if above - b <= DECADE_SNAP {
-                above
-            } else {
-                b + pad
-            };
+            let (a, b) = (a - pad, b + pad);
+            let (below, above) = (a.floor(), b.ceil());
+            let lo = if a - below <= DECADE_SNAP { below } else { a };
+            let hi = if above - b <= DECADE_SNAP { above } else { b };
             Self {
                 lo: 10f64.powf(lo),
                 hi: 10f64.powf(hi),
@@ -2241,8 +2235,8 @@ mod tests {
 
     #[test]
     fn log_axis_is_clipped_to_the_data_and_snaps_to_near_decades() {
-        // 0.0012 is within a fifth of a decade of 10⁻³, 0.5 is not near 10⁰.
-        let ax = Axis::from_values([0.0012, 0.5, f64::NAN, -1.0, 0.0].into_iter(), true);
+        // 0.0015 (with margin) is within a fifth of a decade of 10⁻³, 0.5 is not near 10⁰.
+        let ax = Axis::from_values([0.0015, 0.5, f64::NAN, -1.0, 0.0].into_iter(), true);
         assert_eq!(ax.lo, 1e-3);
         assert!(ax.hi > 0.5 && ax.hi < 0.7, "{ax:?}");
         let t = ax.ticks(7);
