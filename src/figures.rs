@@ -4,7 +4,7 @@
 //! figure table are in [`crate::reproduce`].
 
 use crate::base::compare::Validation;
-use crate::plot::{Figure, Panel, Series, SeriesStyle};
+use crate::plot::{format_number, Figure, Panel, Series, SeriesStyle};
 
 /// The `aedyn validate` figure: each validation metric against the size on log–log axes
 /// (mean ± s.e. over seeds where available), with the headline metric's fitted power law.
@@ -29,9 +29,13 @@ pub fn validate_figure(v: &Validation) -> Figure {
     let mut p = Panel::new(size_name, "deviation (theory vs simulation)");
     p.x_log = true;
     p.y_log = true;
+    // Two decimals, as the fit warrants; metric names lose their underscores (markup).
+    let two = |v: f64| format_number((100.0 * v).round() / 100.0);
+    let exponent = two(head.exponent);
     p.title = Some(format!(
-        "{}: ∝ {size_name}^{{{:.2} ± {:.2}}}",
-        head.metric, head.exponent, head.exponent_se
+        "{}: ∝ {size_name}^{{{exponent} ± {}}}",
+        head.metric.replace('_', " "),
+        two(head.exponent_se)
     ));
     for (i, (name, _, _)) in v.rows[0].metrics.iter().enumerate() {
         let y: Vec<f64> = v.rows.iter().map(|r| r.metrics[i].1).collect();
@@ -49,7 +53,7 @@ pub fn validate_figure(v: &Validation) -> Figure {
     }
     p.series.push(
         Series::new(sizes, fit, SeriesStyle::Line)
-            .with_label(format!("fit, slope {:.2}", head.exponent))
+            .with_label(format!("fit, slope {exponent}"))
             .with_color(0),
     );
     Figure::row(vec![p])

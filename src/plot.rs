@@ -20,11 +20,14 @@
 //!
 //! # Look
 //!
-//! Full box frame with inward ticks on all four sides; log axes snapped to decades,
-//! labelled `10ⁿ` at decades only, with unlabelled minor ticks at 2–9 × 10ⁿ; an
-//! Okabe–Ito colour-blind-safe palette ([`PALETTE`], without the yellow); legends on a
-//! semi-transparent white box placed where they hide the least data ([`LegendPos::Best`])
-//! or outside the axes; faint series at alpha 0.25 and bands at alpha 0.2.
+//! Full box frame with inward ticks on all four sides; axes clipped to the data (log axes
+//! reach a decade only when the data come close to it), log axes labelled `10ⁿ` at
+//! decades (and at 2·10ⁿ, 5·10ⁿ when fewer than two decades show), with unlabelled minor
+//! ticks at 2–9 × 10ⁿ; a twelve-colour palette starting with Okabe–Ito ([`PALETTE`]) and
+//! four marker shapes; legends on a semi-transparent white box in an inside corner that
+//! covers no plotted point, or else outside the axes ([`LegendPos::Best`],
+//! [`legend_overlaps`]); titles shrunk or wrapped to fit their panel; faint series at
+//! alpha 0.25 and bands at alpha 0.2.
 //! Non-finite points, and non-positive values on log axes, are skipped.
 
 use std::fmt::Write as _;
@@ -45,10 +48,13 @@ pub const PANEL_WIDTH: u32 = 1000;
 /// Height in pixels of one panel in the figures made by [`Figure::row`] and [`Figure::grid`].
 pub const PANEL_HEIGHT: u32 = 750;
 
-/// Okabe–Ito colour-blind-safe palette (black, orange, sky blue, bluish green, blue,
-/// vermillion, reddish purple). The yellow `#F0E442` is left out: too pale on white.
-/// [`Series::color`] indexes it modulo its length.
-pub const PALETTE: [RGBColor; 7] = [
+/// Twelve distinguishable colours: the Okabe–Ito colour-blind-safe palette (black, orange,
+/// sky blue, bluish green, blue, vermillion, reddish purple; the yellow `#F0E442` is left
+/// out, too pale on white), then five dark colours from Paul Tol's muted scheme (wine,
+/// green, indigo, olive, grey). [`Series::color`] indexes it modulo its length; markers
+/// also cycle through [`MarkerShape`]s with the index, so neighbouring colours differ in
+/// shape too.
+pub const PALETTE: [RGBColor; 12] = [
     RGBColor(0x00, 0x00, 0x00),
     RGBColor(0xE6, 0x9F, 0x00),
     RGBColor(0x56, 0xB4, 0xE9),
@@ -56,7 +62,32 @@ pub const PALETTE: [RGBColor; 7] = [
     RGBColor(0x00, 0x72, 0xB2),
     RGBColor(0xD5, 0x5E, 0x00),
     RGBColor(0xCC, 0x79, 0xA7),
+    RGBColor(0x88, 0x22, 0x55),
+    RGBColor(0x11, 0x77, 0x33),
+    RGBColor(0x33, 0x22, 0x88),
+    RGBColor(0x99, 0x99, 0x33),
+    RGBColor(0x88, 0x88, 0x88),
 ];
+
+/// Shape of a series' markers, chosen by its palette index ([`MarkerShape::of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkerShape {
+    /// Filled circle.
+    Circle,
+    /// Filled square.
+    Square,
+    /// Filled upward triangle.
+    Triangle,
+    /// Filled diamond.
+    Diamond,
+}
+
+impl MarkerShape {
+    /// The shape of palette index `color`: circle, square, triangle, diamond, cycling.
+    pub fn of(color: usize) -> Self {
+        [Self::Circle, Self::Square, Self::Triangle, Self::Diamond][color % 4]
+    }
+}
 
 /// Font family name under which the embedded font is registered with plotters (and which
 /// the SVG names, so viewers substitute their own sans-serif font).
@@ -75,8 +106,10 @@ const FRAME_WIDTH: f64 = 2.0;
 const MARKER_RADIUS: f64 = 6.0;
 const MAJOR_TICK: f64 = 12.0;
 const MINOR_TICK: f64 = 6.0;
-const DASH_ON: f64 = 14.0;
-const DASH_OFF: f64 = 9.0;
+/// Dash and gap lengths of dashed lines.
+const DASH: (f64, f64) = (14.0, 9.0);
+/// Dash and gap lengths of dotted lines.
+const DOT: (f64, f64) = (4.0, 6.0);
 const PAD: f64 = 12.0;
 const TICK_GAP: f64 = 10.0;
 const LEGEND_SAMPLE: f64 = 48.0;
@@ -94,8 +127,15 @@ pub enum SeriesStyle {
     Line,
     /// Dashed line.
     Dashed,
-    /// Filled circles, no line (simulation points).
+    /// Dotted line (e.g. an approximation drawn over the curve it approximates).
+    Dotted,
+    /// Filled markers, no line (simulation points); the shape follows the colour
+    /// ([`MarkerShape::of`]).
     Markers,
+    /// Steps through the points, changing level halfway between neighbouring abscissae
+    /// (on screen: geometrically halfway on a log axis), for values that do not
+    /// interpolate, e.g. fractions of seeds.
+    Steps,
     /// Solid line over a filled band from `lo` to `hi` (same length as `x`), e.g. the
     /// spread of simulations around their mean.
     LineWithBand {
@@ -104,7 +144,7 @@ pub enum SeriesStyle {
         /// Upper edge of the band at each `x`.
         hi: Vec<f64>,
     },
-    /// Filled circles with vertical error bars `y ± err` (same length as `x`).
+    /// Filled markers with vertical error bars `y ± err` (same length as `x`).
     ErrorBars {
         /// Half-length of the error bar at each `x`.
         err: Vec<f64>,
@@ -119,6 +159,9 @@ pub enum SeriesStyle {
 pub struct Series {
     /// Legend entry; `None` keeps the series out of the legend.
     pub label: Option<String>,
+    /// Name of the series in the figure's CSV (e.g. `"SGD, seed 3"`); the label when
+    /// `None`. Series without label should have one, so the CSV says what each one is.
+    pub name: Option<String>,
     /// Abscissae.
     pub x: Vec<f64>,
     /// Ordinates.
@@ -137,12 +180,30 @@ impl Series {
     pub fn new(x: Vec<f64>, y: Vec<f64>, style: SeriesStyle) -> Self {
         Self {
             label: None,
+            name: None,
             x,
             y,
             style,
             color: 0,
             faint: false,
         }
+    }
+
+    /// A legend entry without data, explaining a style several series share (e.g.
+    /// `Series::key("SGD (markers)", SeriesStyle::Markers)`), drawn in black.
+    pub fn key(label: impl Into<String>, style: SeriesStyle) -> Self {
+        Self::new(Vec::new(), Vec::new(), style).with_label(label)
+    }
+
+    /// Set the name used in the figure's CSV (see [`Series::name`]).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The name of the series in the figure's CSV: its name, else its label.
+    pub fn csv_name(&self) -> Option<&str> {
+        self.name.as_deref().or(self.label.as_deref())
     }
 
     /// Set the legend entry.
@@ -290,8 +351,9 @@ impl HeatMap {
 /// Where a panel's legend goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LegendPos {
-    /// The inside corner that covers the fewest data points (ties: upper right, upper
-    /// left, lower left, lower right).
+    /// The first inside corner (upper right, upper left, lower left, lower right) whose
+    /// box covers no plotted point — markers, error bars, bands, points along lines —
+    /// else outside the axes, as [`LegendPos::Outside`]; outside as well over a heat map.
     #[default]
     Best,
     /// Inside, upper right corner.
@@ -311,7 +373,8 @@ pub enum LegendPos {
 /// One set of axes: series, reference lines, axis labels and a legend.
 ///
 /// The axis ranges come from the data (series points, band edges, error bars and
-/// reference lines): linear axes get a 5 % margin, log axes are widened to whole decades.
+/// reference lines): linear axes get a 5 % margin, log axes a 4 % margin (of the decades
+/// spanned), reaching the next decade only when that is within a fifth of a decade.
 ///
 /// All text (title, axis labels, legend entries, reference-line labels) may use a small
 /// markup: `_x` or `_{xyz}` sets a subscript, `^x` or `^{xyz}` a superscript, so
@@ -531,6 +594,58 @@ pub fn format_power_of_ten(v: f64) -> String {
     format!("10{sup}")
 }
 
+/// A number for figure text, to four significant digits without trailing zeros, and
+/// with a typographic minus: `4.0 → "4"`, `0.25 → "0.25"`, `1234.5 → "1235"` (rounded half
+/// to even), `2e-5 → "2·10⁻⁵"`; magnitudes below 10⁻³ or from 10⁵ on are written
+/// `m·10ⁿ`.
+pub fn format_number(v: f64) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    if v == 0.0 {
+        return "0".to_owned();
+    }
+    let trim = |s: String| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_owned()
+        } else {
+            s
+        }
+    };
+    let exp = v.abs().log10().floor();
+    let text = if (-3.0..5.0).contains(&exp) {
+        let decimals = (3.0 - exp).max(0.0) as usize;
+        trim(format!("{v:.decimals$}"))
+    } else {
+        let mantissa = trim(format!("{:.3}", v / 10f64.powf(exp)));
+        let power = format_power_of_ten(10f64.powf(exp));
+        if mantissa == "1" {
+            power
+        } else {
+            format!("{mantissa}·{power}")
+        }
+    };
+    text.replace('-', "\u{2212}")
+}
+
+/// Legend entries for panels where each colour is one quantity drawn twice: `"theory
+/// (lines)"` and `"SGD (markers)"` (see [`Series::key`]).
+pub fn theory_sgd_keys() -> [Series; 2] {
+    [
+        Series::key("theory (lines)", SeriesStyle::Line),
+        Series::key("SGD (markers)", SeriesStyle::Markers),
+    ]
+}
+
+/// `"1 seed"`, `"4 seeds"`: a count with its noun, plural unless one.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Tick label on a linear axis with tick spacing `step`: as many decimals as the step
 /// needs, a typographic minus, and no `-0`.
 fn format_linear(v: f64, step: f64) -> String {
@@ -538,6 +653,10 @@ fn format_linear(v: f64, step: f64) -> String {
     let decimals = (-(step.log10() + 1e-9).floor()).max(0.0) as usize;
     format!("{v:.decimals$}").replace('-', "\u{2212}")
 }
+
+/// A log axis ends on a decade when its data (with margin) end within this many decades
+/// of it.
+const DECADE_SNAP: f64 = 0.2;
 
 /// A data range on one axis.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -559,7 +678,10 @@ fn usable(v: f64, log: bool) -> bool {
 }
 
 impl Axis {
-    /// Range covering the usable `values`: decades on a log axis, a 5 % margin otherwise.
+    /// Range covering the usable `values` with a small margin: 5 % on a linear axis; on a
+    /// log axis 4 % of the decades spanned (at least 0.03 decade, so markers clear the
+    /// frame), widened to the next decade only if that is within [`DECADE_SNAP`] (so an
+    /// axis never runs a decade past the data).
     fn from_values(values: impl Iterator<Item = f64>, log: bool) -> Self {
         let (min, max) = values
             .filter(|&v| usable(v, log))
@@ -571,11 +693,19 @@ impl Axis {
             return Self { lo, hi, log };
         }
         if log {
-            let d0 = (min.log10() + 1e-9).floor();
-            let d1 = (max.log10() - 1e-9).ceil().max(d0 + 1.0);
+            let (a, b) = (min.log10(), max.log10());
+            let pad = if b > a {
+                (0.04 * (b - a)).max(0.03)
+            } else {
+                0.3
+            };
+            let (a, b) = (a - pad, b + pad);
+            let (below, above) = (a.floor(), b.ceil());
+            let lo = if a - below <= DECADE_SNAP { below } else { a };
+            let hi = if above - b <= DECADE_SNAP { above } else { b };
             Self {
-                lo: 10f64.powf(d0),
-                hi: 10f64.powf(d1),
+                lo: 10f64.powf(lo),
+                hi: 10f64.powf(hi),
                 log,
             }
         } else {
@@ -616,11 +746,28 @@ impl Axis {
         }
     }
 
+    /// Decades labelled (every `stride`-th when many), minor ticks at 2–9 × 10ⁿ; with fewer
+    /// than two decades in range, 2·10ⁿ and 5·10ⁿ are labelled too, and if that still
+    /// makes fewer than two labels, every m·10ⁿ.
     fn log_ticks(&self, target: usize) -> Ticks {
         let d0 = (self.lo.log10() - 1e-9).ceil() as i64;
         let d1 = (self.hi.log10() + 1e-9).floor() as i64;
         let decades = (d1 - d0).max(0) as usize;
         let stride = (decades + 1).div_ceil(target.max(1) + 1).max(1) as i64;
+        // Mantissas labelled besides the decades.
+        let count_in = |ms: &[u32]| {
+            ((d0 - 1)..=d1)
+                .flat_map(|d| ms.iter().map(move |&m| f64::from(m) * 10f64.powi(d as i32)))
+                .filter(|&v| self.contains(v))
+                .count() as i64
+        };
+        let labelled: &[u32] = if d1 - d0 >= 1 {
+            &[]
+        } else if (d1 - d0 + 1).max(0) + count_in(&[2, 5]) >= 2 {
+            &[2, 5]
+        } else {
+            &[2, 3, 4, 5, 6, 7, 8, 9]
+        };
         let mut major = Vec::new();
         let mut minor = Vec::new();
         for d in d0..=d1 {
@@ -635,12 +782,18 @@ impl Axis {
             for d in (d0 - 1)..=d1 {
                 for m in 2..=9 {
                     let v = f64::from(m) * 10f64.powi(d as i32);
-                    if self.contains(v) {
+                    if !self.contains(v) {
+                        continue;
+                    }
+                    if labelled.contains(&m) {
+                        major.push((v, format_number(v)));
+                    } else {
                         minor.push(v);
                     }
                 }
             }
         }
+        major.sort_by(|a, b| a.0.total_cmp(&b.0));
         Ticks { major, minor }
     }
 
@@ -807,11 +960,21 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
             .map_err(|e| e.to_string())
     }
 
-    fn dashed(&self, pts: &[Pt], color: RGBAColor, width: f64) -> DResult<()> {
-        for dash in dashes(pts, DASH_ON * self.s, DASH_OFF * self.s) {
+    /// A line broken into dashes of `pattern` (dash and gap lengths).
+    fn dashed(&self, pts: &[Pt], color: RGBAColor, width: f64, pattern: Pt) -> DResult<()> {
+        for dash in dashes(pts, pattern.0 * self.s, pattern.1 * self.s) {
             self.path(&dash, color, width)?;
         }
         Ok(())
+    }
+
+    /// A series line: solid, or dashed or dotted as `style` asks.
+    fn line(&self, pts: &[Pt], color: RGBAColor, style: &SeriesStyle) -> DResult<()> {
+        match style {
+            SeriesStyle::Dashed => self.dashed(pts, color, LINE_WIDTH, DASH),
+            SeriesStyle::Dotted => self.dashed(pts, color, LINE_WIDTH, DOT),
+            _ => self.path(pts, color, LINE_WIDTH),
+        }
     }
 
     fn polygon(&self, pts: &[Pt], color: RGBAColor) -> DResult<()> {
@@ -824,11 +987,41 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
             .map_err(|e| e.to_string())
     }
 
-    fn dot(&self, at: Pt, color: RGBAColor) -> DResult<()> {
-        let r = (MARKER_RADIUS * self.s).round() as i32;
-        self.area
-            .draw(&Circle::new(ipt(at), r, color.filled()))
-            .map_err(|e| e.to_string())
+    /// A filled marker of `shape` centred on `at`, of about the area of a circle of
+    /// radius [`MARKER_RADIUS`].
+    fn marker(&self, at: Pt, shape: MarkerShape, color: RGBAColor) -> DResult<()> {
+        let r = MARKER_RADIUS * self.s;
+        let (x, y) = at;
+        let corners: Vec<Pt> = match shape {
+            MarkerShape::Circle => {
+                return self
+                    .area
+                    .draw(&Circle::new(ipt(at), r.round() as i32, color.filled()))
+                    .map_err(|e| e.to_string());
+            }
+            MarkerShape::Square => {
+                let h = 0.89 * r;
+                vec![
+                    (x - h, y - h),
+                    (x + h, y - h),
+                    (x + h, y + h),
+                    (x - h, y + h),
+                ]
+            }
+            MarkerShape::Triangle => {
+                let h = 1.35 * r;
+                vec![
+                    (x, y - h),
+                    (x + 0.87 * h, y + 0.5 * h),
+                    (x - 0.87 * h, y + 0.5 * h),
+                ]
+            }
+            MarkerShape::Diamond => {
+                let h = 1.25 * r;
+                vec![(x, y - h), (x + h, y), (x, y + h), (x - h, y)]
+            }
+        };
+        self.polygon(&corners, color)
     }
 
     fn rect(&self, a: Pt, b: Pt, style: ShapeStyle) -> DResult<()> {
@@ -836,6 +1029,20 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
             .draw(&Rectangle::new([ipt(a), ipt(b)], style))
             .map_err(|e| e.to_string())
     }
+}
+
+/// A step line through pixel points: level with each point, changing halfway between
+/// neighbours (which is geometrically halfway on a log axis).
+fn steps(pts: &[Pt]) -> Vec<Pt> {
+    let mut out = Vec::with_capacity(3 * pts.len());
+    out.extend(pts.first());
+    for w in pts.windows(2) {
+        let mid = 0.5 * (w[0].0 + w[1].0);
+        out.push((mid, w[0].1));
+        out.push((mid, w[1].1));
+    }
+    out.extend(pts.last().filter(|_| pts.len() > 1));
+    out
 }
 
 /// Split a polyline into dashes of length `on` separated by gaps of length `off`.
@@ -953,21 +1160,75 @@ fn draw_figure<DB: DrawingBackend>(
 ) -> DResult<()> {
     area.fill(&WHITE).map_err(|e| e.to_string())?;
     let canvas = Canvas { area, s, bitmap };
+    for (panel, cell) in fig.panels.iter().zip(cells(fig, area)) {
+        let layout = Layout::new(&canvas, panel, cell)?;
+        draw_panel(&canvas, panel, &layout)?;
+    }
+    Ok(())
+}
+
+/// The pixel cells of a figure's panels on `area`, in reading order.
+fn cells<DB: DrawingBackend>(fig: &Figure, area: &DrawingArea<DB, Shift>) -> Vec<Rect> {
     let (cols, rows) = grid_shape(fig.panels.len(), fig.columns);
     let (w, h) = area.dim_in_pixel();
     let cell_w = f64::from(w) / cols as f64;
     let cell_h = f64::from(h) / rows as f64;
-    for (i, panel) in fig.panels.iter().enumerate() {
-        let (c, r) = ((i % cols) as f64, (i / cols) as f64);
-        let cell = Rect {
-            x0: c * cell_w,
-            y0: r * cell_h,
-            x1: (c + 1.0) * cell_w,
-            y1: (r + 1.0) * cell_h,
-        };
-        draw_panel(&canvas, panel, cell)?;
+    (0..fig.panels.len())
+        .map(|i| {
+            let (c, r) = ((i % cols) as f64, (i / cols) as f64);
+            Rect {
+                x0: c * cell_w,
+                y0: r * cell_h,
+                x1: (c + 1.0) * cell_w,
+                y1: (r + 1.0) * cell_h,
+            }
+        })
+        .collect()
+}
+
+/// Where a panel's legend went, and how many plotted points its box covers (see
+/// [`legend_overlaps`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegendCheck {
+    /// Index of the panel in [`Figure::panels`].
+    pub panel: usize,
+    /// The placement used: an inside corner or [`LegendPos::Outside`] (never `Best`).
+    pub placement: LegendPos,
+    /// Plotted points (markers, error bars, band edges and interiors, points every few
+    /// pixels along lines) under the legend box or within a marker radius of it.
+    pub covered: usize,
+}
+
+/// The legend placement of every panel of `fig` that has a legend, computed by the same
+/// layout code that draws it (on the SVG geometry), with the number of plotted points each
+/// legend box covers: a figure fit for print has `covered == 0` everywhere.
+///
+/// # Errors
+/// [`Error::Unsupported`] if the embedded font cannot be parsed.
+pub fn legend_overlaps(fig: &Figure) -> Result<Vec<LegendCheck>> {
+    let fail = |m: String| Error::Unsupported(format!("figure layout: {m}"));
+    ensure_font().map_err(fail)?;
+    let mut svg = String::new();
+    let root = SVGBackend::with_string(&mut svg, (fig.width.max(1), fig.height.max(1)))
+        .into_drawing_area();
+    let cv = Canvas {
+        area: &root,
+        s: 1.0,
+        bitmap: false,
+    };
+    let mut out = Vec::new();
+    for (i, (panel, cell)) in fig.panels.iter().zip(cells(fig, &root)).enumerate() {
+        let layout = Layout::new(&cv, panel, cell).map_err(fail)?;
+        if let Some(placed) = &layout.legend {
+            let pts = data_points(panel, &layout.frame, cv.s);
+            out.push(LegendCheck {
+                panel: i,
+                placement: placed.pos,
+                covered: placed.covered(&pts, cv.s),
+            });
+        }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// A pixel rectangle.
@@ -1015,6 +1276,44 @@ impl Frame {
             runs.push(cur);
         }
         runs
+    }
+
+    /// The lines a series draws, in pixels: its runs for lines (bands included), as steps
+    /// for [`SeriesStyle::Steps`], none for markers.
+    fn polylines(&self, ser: &Series) -> Vec<Vec<Pt>> {
+        match ser.style {
+            SeriesStyle::Line
+            | SeriesStyle::Dashed
+            | SeriesStyle::Dotted
+            | SeriesStyle::LineWithBand { .. } => self.runs(&ser.x, &ser.y),
+            SeriesStyle::Steps => self.runs(&ser.x, &ser.y).iter().map(|r| steps(r)).collect(),
+            SeriesStyle::Markers | SeriesStyle::ErrorBars { .. } => Vec::new(),
+        }
+    }
+
+    /// The error bars `y ± err` of a series (down to the axis where `y − err` is not
+    /// usable on a log axis).
+    fn error_bars(&self, ser: &Series, err: &[f64]) -> Vec<Bar> {
+        let mut bars = Vec::new();
+        for ((&x, &y), &e) in ser.x.iter().zip(&ser.y).zip(err) {
+            if !(usable(x, self.x.log) && usable(y, self.y.log)) {
+                continue;
+            }
+            let at = self.point(x, y);
+            let e = e.abs();
+            let (top, bottom) = if e.is_finite() && e > 0.0 {
+                let lo = if usable(y - e, self.y.log) {
+                    y - e
+                } else {
+                    self.y.lo
+                };
+                (self.point(x, y + e), self.point(x, lo))
+            } else {
+                (at, at)
+            };
+            bars.push(Bar { at, top, bottom });
+        }
+        bars
     }
 
     /// Band polygons between `lo` and `hi`, split where a point is unusable.
@@ -1088,105 +1387,312 @@ fn band_color(s: &Series) -> RGBAColor {
     })
 }
 
-fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, cell: Rect) -> DResult<()> {
-    let s = cv.s;
-    let heat_edges = panel
-        .heatmap
-        .as_ref()
-        .map(|h| (cell_edges(&h.x, panel.x_log), cell_edges(&h.y, panel.y_log)));
-    let exact = |e: &[f64], log: bool| Axis {
-        lo: e[0],
-        hi: e[e.len() - 1],
-        log,
-    };
-    let (x_axis, y_axis) = match &heat_edges {
-        Some((ex, ey)) if ex.len() >= 2 && ey.len() >= 2 => {
-            (exact(ex, panel.x_log), exact(ey, panel.y_log))
-        }
-        _ => (
-            Axis::from_values(x_values(panel), panel.x_log),
-            Axis::from_values(y_values(panel).into_iter(), panel.y_log),
-        ),
-    };
-    let x_target = (((cell.x1 - cell.x0) / s) / 170.0).round().clamp(3.0, 8.0) as usize;
-    let y_target = (((cell.y1 - cell.y0) / s) / 130.0).round().clamp(3.0, 7.0) as usize;
-    let x_ticks = x_axis.ticks(x_target);
-    let y_ticks = y_axis.ticks(y_target);
+/// A title fitted to its panel: one line, or two split at a comma or colon, at the largest
+/// of a few font sizes at which it fits.
+struct Title {
+    lines: Vec<String>,
+    size: f64,
+    line_h: f64,
+    /// Room above the first line for superscripts.
+    rise: f64,
+}
 
-    // Margins from the measured text.
-    let (_, tick_h) = cv.text_size("0", TICK_FONT)?;
-    let (_, label_h) = cv.text_size("0", LABEL_FONT)?;
-    let mut y_tick_w: f64 = 0.0;
-    for (_, t) in &y_ticks.major {
-        y_tick_w = y_tick_w.max(cv.text_size(t, TICK_FONT)?.0);
+/// Font sizes tried for a title, largest first.
+const TITLE_SIZES: [f64; 4] = [TITLE_FONT, 27.0, 24.0, 21.0];
+
+impl Title {
+    fn fit<DB: DrawingBackend>(cv: &Canvas<DB>, text: &str, max_w: f64) -> DResult<Self> {
+        let mut options = vec![vec![text.to_owned()]];
+        options.extend(split_title(text));
+        let mut fallback = None;
+        for lines in options {
+            for size in TITLE_SIZES {
+                let mut w: f64 = 0.0;
+                for l in &lines {
+                    w = w.max(cv.text_size(l, size)?.0);
+                }
+                let line_h = 1.25 * cv.text_size("0", size)?.1;
+                let sup = parse_markup(&lines[0])
+                    .iter()
+                    .any(|(script, _)| *script == Script::Super);
+                let rise = if sup {
+                    -Script::Super.shift() * size * cv.s
+                } else {
+                    0.0
+                };
+                let title = Self {
+                    lines: lines.clone(),
+                    size,
+                    line_h,
+                    rise,
+                };
+                if w <= max_w {
+                    return Ok(title);
+                }
+                fallback = Some(title);
+            }
+        }
+        Ok(fallback.expect("at least one option"))
     }
-    let last_x_w = match x_ticks.major.last() {
-        Some((v, t)) if x_axis.frac(*v) > 0.98 => cv.text_size(t, TICK_FONT)?.0,
-        _ => 0.0,
-    };
-    let legend = Legend::measure(cv, panel)?;
-    let hlines: Vec<&HLine> = panel
-        .hlines
+
+    fn height(&self) -> f64 {
+        self.rise + self.line_h * self.lines.len() as f64
+    }
+}
+
+/// `text` split into two lines: after the `": "` nearest the middle, else the `", "`,
+/// else the space (outside markup braces), skipping a kind whose best break leaves more
+/// than three quarters of the text on one line.
+fn split_title(text: &str) -> Option<Vec<String>> {
+    let mut depth = 0;
+    // Break positions after a colon, after a comma, anywhere.
+    let mut breaks: [Vec<usize>; 3] = Default::default();
+    let mut prev = ' ';
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ' ' if depth == 0 => {
+                let kind = match prev {
+                    ':' => 0,
+                    ',' => 1,
+                    _ => 2,
+                };
+                breaks[kind].push(i);
+            }
+            _ => {}
+        }
+        prev = c;
+    }
+    let mid = text.len() / 2;
+    let at = breaks
         .iter()
-        .filter(|h| usable(h.y, panel.y_log))
-        .collect();
-    let mut hline_w: f64 = 0.0;
-    for h in &hlines {
-        if let Some(label) = &h.label {
-            hline_w = hline_w.max(cv.text_size(label, HLINE_FONT)?.0);
-        }
-    }
-    let left = PAD * s + label_h + 2.0 * TICK_GAP * s + y_tick_w + TICK_GAP * s;
-    let bottom = PAD * s + label_h + TICK_GAP * s + tick_h + TICK_GAP * s;
-    let top = match &panel.title {
-        Some(t) if !t.is_empty() => 2.0 * PAD * s + cv.text_size(t, TITLE_FONT)?.1,
-        _ => PAD * s + tick_h,
-    };
-    let hline_room = if hline_w > 0.0 {
-        hline_w + TICK_GAP * s
-    } else {
-        0.0
-    };
-    let mut right = PAD * s + (last_x_w / 2.0).max(PAD * s).max(hline_room);
-    if let (LegendPos::Outside, Some(l)) = (panel.legend, &legend) {
-        right += l.w + PAD * s;
-    }
-    let colorbar = match &panel.heatmap {
-        Some(h) => {
-            let scale = h.scale();
-            let ticks = scale.map(|a| colorbar_ticks(a, &a.ticks(y_target)));
-            let mut w: f64 = 0.0;
-            for (_, t) in ticks.iter().flat_map(|t| &t.major) {
-                w = w.max(cv.text_size(t, TICK_FONT)?.0);
-            }
-            if h.has_missing() {
-                w = w.max(cv.text_size(&h.missing, TICK_FONT)?.0);
-            }
-            right += 2.0 * PAD * s
-                + COLORBAR_WIDTH * s
-                + TICK_GAP * s
-                + w
-                + 2.0 * TICK_GAP * s
-                + label_h;
-            let label_x = 2.0 * PAD * s + COLORBAR_WIDTH * s + 2.0 * TICK_GAP * s + w;
-            Some((h, scale, ticks.map(|t| (t, label_x))))
-        }
-        None => None,
-    };
-    let px = Rect {
-        x0: cell.x0 + left,
-        y0: cell.y0 + top,
-        x1: (cell.x1 - right).max(cell.x0 + left + 1.0),
-        y1: (cell.y1 - bottom).max(cell.y0 + top + 1.0),
-    };
-    let frame = Frame {
-        x: x_axis,
-        y: y_axis,
-        px,
-    };
+        .filter_map(|b| b.iter().copied().min_by_key(|&i| i.abs_diff(mid)))
+        .find(|&i| 4 * i.abs_diff(mid) <= text.len())?;
+    Some(vec![text[..at].to_owned(), text[at + 1..].to_owned()])
+}
 
-    if let (Some((h, scale, _)), Some((ex, ey))) = (&colorbar, &heat_edges) {
-        draw_cells(cv, &frame, h, *scale, ex, ey)?;
+/// A legend and where it goes.
+struct PlacedLegend<'p> {
+    legend: Legend<'p>,
+    /// An inside corner or `Outside`.
+    pos: LegendPos,
+    /// Top-left corner of the box.
+    at: Pt,
+}
+
+impl PlacedLegend<'_> {
+    /// Data points under the box or within a marker radius (plus half a line) of it.
+    fn covered(&self, pts: &[Pt], s: f64) -> usize {
+        covered(self.legend.rect(self.at), pts, s)
+    }
+}
+
+/// Points of `pts` in `r` widened by a marker radius and half a line width.
+fn covered(r: Rect, pts: &[Pt], s: f64) -> usize {
+    let m = (MARKER_RADIUS + LINE_WIDTH / 2.0) * s;
+    let r = Rect {
+        x0: r.x0 - m,
+        y0: r.y0 - m,
+        x1: r.x1 + m,
+        y1: r.y1 + m,
+    };
+    pts.iter().filter(|p| r.contains(**p)).count()
+}
+
+/// Everything about a panel that is measured before drawing: axes, ticks, frame, title,
+/// colour bar and legend placement. Both drawing and [`legend_overlaps`] use it.
+struct Layout<'p> {
+    cell: Rect,
+    frame: Frame,
+    x_ticks: Ticks,
+    y_ticks: Ticks,
+    label_h: f64,
+    title: Option<Title>,
+    hlines: Vec<&'p HLine>,
+    heat: Option<HeatLayout<'p>>,
+    legend: Option<PlacedLegend<'p>>,
+}
+
+/// The heat map of a panel: cell edges, colour scale, colour-bar ticks and the left edge
+/// of its label (relative to the axes' right edge).
+struct HeatLayout<'p> {
+    map: &'p HeatMap,
+    edges: (Vec<f64>, Vec<f64>),
+    scale: Option<Axis>,
+    ticks: Option<Ticks>,
+    label_x: f64,
+}
+
+impl<'p> Layout<'p> {
+    fn new<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &'p Panel, cell: Rect) -> DResult<Self> {
+        let s = cv.s;
+        let heat_edges = panel
+            .heatmap
+            .as_ref()
+            .map(|h| (cell_edges(&h.x, panel.x_log), cell_edges(&h.y, panel.y_log)));
+        let exact = |e: &[f64], log: bool| Axis {
+            lo: e[0],
+            hi: e[e.len() - 1],
+            log,
+        };
+        let (x_axis, y_axis) = match &heat_edges {
+            Some((ex, ey)) if ex.len() >= 2 && ey.len() >= 2 => {
+                (exact(ex, panel.x_log), exact(ey, panel.y_log))
+            }
+            _ => (
+                Axis::from_values(x_values(panel), panel.x_log),
+                Axis::from_values(y_values(panel).into_iter(), panel.y_log),
+            ),
+        };
+        let x_target = (((cell.x1 - cell.x0) / s) / 170.0).round().clamp(3.0, 8.0) as usize;
+        let y_target = (((cell.y1 - cell.y0) / s) / 130.0).round().clamp(3.0, 7.0) as usize;
+        let x_ticks = x_axis.ticks(x_target);
+        let y_ticks = y_axis.ticks(y_target);
+
+        // Margins from the measured text.
+        let (_, tick_h) = cv.text_size("0", TICK_FONT)?;
+        let (_, label_h) = cv.text_size("0", LABEL_FONT)?;
+        let mut y_tick_w: f64 = 0.0;
+        for (_, t) in &y_ticks.major {
+            y_tick_w = y_tick_w.max(cv.text_size(t, TICK_FONT)?.0);
+        }
+        let last_x_w = match x_ticks.major.last() {
+            Some((v, t)) if x_axis.frac(*v) > 0.98 => cv.text_size(t, TICK_FONT)?.0,
+            _ => 0.0,
+        };
+        let hlines: Vec<&HLine> = panel
+            .hlines
+            .iter()
+            .filter(|h| usable(h.y, panel.y_log))
+            .collect();
+        let mut hline_w: f64 = 0.0;
+        for h in &hlines {
+            if let Some(label) = &h.label {
+                hline_w = hline_w.max(cv.text_size(label, HLINE_FONT)?.0);
+            }
+        }
+        let title = match &panel.title {
+            Some(t) if !t.is_empty() => Some(Title::fit(cv, t, cell.x1 - cell.x0 - 2.0 * PAD * s)?),
+            _ => None,
+        };
+        let left = PAD * s + label_h + 2.0 * TICK_GAP * s + y_tick_w + TICK_GAP * s;
+        let bottom = PAD * s + label_h + TICK_GAP * s + tick_h + TICK_GAP * s;
+        let top = match &title {
+            Some(t) => 2.0 * PAD * s + t.height(),
+            None => PAD * s + tick_h,
+        };
+        let hline_room = if hline_w > 0.0 {
+            hline_w + TICK_GAP * s
+        } else {
+            0.0
+        };
+        let mut right = PAD * s + (last_x_w / 2.0).max(PAD * s).max(hline_room);
+        let heat = match (&panel.heatmap, heat_edges) {
+            (Some(map), Some(edges)) => {
+                let scale = map.scale();
+                let ticks = scale.map(|a| a.ticks(y_target));
+                let mut w: f64 = 0.0;
+                for (_, t) in ticks.iter().flat_map(|t| &t.major) {
+                    w = w.max(cv.text_size(t, TICK_FONT)?.0);
+                }
+                if map.has_missing() {
+                    w = w.max(cv.text_size(&map.missing, TICK_FONT)?.0);
+                }
+                right += 2.0 * PAD * s
+                    + COLORBAR_WIDTH * s
+                    + TICK_GAP * s
+                    + w
+                    + 2.0 * TICK_GAP * s
+                    + label_h;
+                let label_x = 2.0 * PAD * s + COLORBAR_WIDTH * s + 2.0 * TICK_GAP * s + w;
+                Some(HeatLayout {
+                    map,
+                    edges,
+                    scale,
+                    ticks,
+                    label_x,
+                })
+            }
+            _ => None,
+        };
+        let frame = |legend_w: f64| Frame {
+            x: x_axis,
+            y: y_axis,
+            px: Rect {
+                x0: cell.x0 + left,
+                y0: cell.y0 + top,
+                x1: (cell.x1 - right - legend_w).max(cell.x0 + left + 1.0),
+                y1: (cell.y1 - bottom).max(cell.y0 + top + 1.0),
+            },
+        };
+        let inside = frame(0.0);
+        let (frame, legend) = match Legend::measure(cv, panel)? {
+            None => (inside, None),
+            Some(legend) => {
+                let inset = 2.0 * PAD * s;
+                let corner = match panel.legend {
+                    LegendPos::Outside => None,
+                    LegendPos::Best if heat.is_some() => None,
+                    LegendPos::Best => {
+                        let pts = data_points(panel, &inside, s);
+                        CORNERS.into_iter().find(|&pos| {
+                            let at = legend.corner(pos, inside.px, inset);
+                            covered(legend.rect(at), &pts, s) == 0
+                        })
+                    }
+                    pos => Some(pos),
+                };
+                match corner {
+                    Some(pos) => {
+                        let at = legend.corner(pos, inside.px, inset);
+                        (inside, Some(PlacedLegend { legend, pos, at }))
+                    }
+                    None => {
+                        let outside = frame(legend.w + PAD * s);
+                        let x = cell.x1 - PAD * s - legend.w;
+                        let at = (x, outside.px.y0);
+                        let pos = LegendPos::Outside;
+                        (outside, Some(PlacedLegend { legend, pos, at }))
+                    }
+                }
+            }
+        };
+        Ok(Self {
+            cell,
+            frame,
+            x_ticks,
+            y_ticks,
+            label_h,
+            title,
+            hlines,
+            heat,
+            legend,
+        })
+    }
+}
+
+/// The inside corners [`LegendPos::Best`] tries, in order.
+const CORNERS: [LegendPos; 4] = [
+    LegendPos::UpperRight,
+    LegendPos::UpperLeft,
+    LegendPos::LowerLeft,
+    LegendPos::LowerRight,
+];
+
+fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, lay: &Layout) -> DResult<()> {
+    let s = cv.s;
+    let frame = &lay.frame;
+    let (px, cell) = (frame.px, lay.cell);
+    if let Some(heat) = &lay.heat {
+        draw_cells(
+            cv,
+            frame,
+            heat.map,
+            heat.scale,
+            &heat.edges.0,
+            &heat.edges.1,
+        )?;
     }
 
     // Series, in layers; faint ones first within each layer.
@@ -1200,48 +1706,46 @@ fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, cell: Rect) ->
         }
     }
     let hline_color = grey(0x55).mix(1.0);
-    for h in &hlines {
-        let y = frame.point(x_axis.lo, h.y).1;
-        cv.dashed(&[(px.x0, y), (px.x1, y)], hline_color, HLINE_WIDTH)?;
+    for h in &lay.hlines {
+        let y = frame.point(frame.x.lo, h.y).1;
+        cv.dashed(&[(px.x0, y), (px.x1, y)], hline_color, HLINE_WIDTH, DASH)?;
     }
     for ser in &order {
         let color = series_color(ser);
-        match &ser.style {
-            SeriesStyle::Line | SeriesStyle::LineWithBand { .. } => {
-                for run in frame.runs(&ser.x, &ser.y) {
-                    cv.path(&run, color, LINE_WIDTH)?;
-                }
-            }
-            SeriesStyle::Dashed => {
-                for run in frame.runs(&ser.x, &ser.y) {
-                    cv.dashed(&run, color, LINE_WIDTH)?;
-                }
-            }
-            SeriesStyle::Markers | SeriesStyle::ErrorBars { .. } => {}
+        for line in frame.polylines(ser) {
+            cv.line(&line, color, &ser.style)?;
         }
     }
     for ser in &order {
         let color = series_color(ser);
+        let shape = MarkerShape::of(ser.color);
         match &ser.style {
             SeriesStyle::Markers => {
                 for p in frame.runs(&ser.x, &ser.y).concat() {
-                    cv.dot(p, color)?;
+                    cv.marker(p, shape, color)?;
                 }
             }
             SeriesStyle::ErrorBars { err } => {
-                draw_error_bars(cv, &frame, ser, err, color)?;
+                draw_error_bars(cv, frame, ser, err, color)?;
             }
             _ => {}
         }
     }
 
-    draw_axes(cv, &frame, &x_ticks, &y_ticks)?;
-    if let Some((h, Some(scale), Some((ticks, label_x)))) = &colorbar {
-        draw_colorbar(cv, &frame, h, *scale, ticks, px.x1 + label_x)?;
+    draw_axes(cv, frame, &lay.x_ticks, &lay.y_ticks)?;
+    if let Some(HeatLayout {
+        map,
+        scale: Some(scale),
+        ticks: Some(ticks),
+        label_x,
+        ..
+    }) = &lay.heat
+    {
+        draw_colorbar(cv, frame, map, *scale, ticks, px.x1 + label_x)?;
     }
     let ink = BLACK.mix(1.0);
-    for (v, t) in &x_ticks.major {
-        let x = frame.point(*v, y_axis.lo).0;
+    for (v, t) in &lay.x_ticks.major {
+        let x = frame.point(*v, frame.y.lo).0;
         cv.text(
             t,
             (x, px.y1 + TICK_GAP * s),
@@ -1251,8 +1755,8 @@ fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, cell: Rect) ->
             ink,
         )?;
     }
-    for (v, t) in &y_ticks.major {
-        let y = frame.point(x_axis.lo, *v).1;
+    for (v, t) in &lay.y_ticks.major {
+        let y = frame.point(frame.x.lo, *v).1;
         cv.text(
             t,
             (px.x0 - TICK_GAP * s, y),
@@ -1273,25 +1777,33 @@ fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, cell: Rect) ->
     )?;
     cv.text(
         &panel.y_label,
-        (cell.x0 + PAD * s + label_h / 2.0, (px.y0 + px.y1) / 2.0),
+        (cell.x0 + PAD * s + lay.label_h / 2.0, (px.y0 + px.y1) / 2.0),
         LABEL_FONT,
         (HPos::Center, VPos::Center),
         true,
         ink,
     )?;
-    if let Some(t) = &panel.title {
-        cv.text(
-            t,
-            (mid_x, cell.y0 + PAD * s),
-            TITLE_FONT,
-            (HPos::Center, VPos::Top),
-            false,
-            ink,
-        )?;
+    if let Some(title) = &lay.title {
+        for (i, line) in title.lines.iter().enumerate() {
+            // Centred over the axes, but kept inside the panel.
+            let half = cv.text_size(line, title.size)?.0 / 2.0;
+            let x = mid_x
+                .min(cell.x1 - PAD * s - half)
+                .max(cell.x0 + PAD * s + half);
+            let y = cell.y0 + PAD * s + title.rise + i as f64 * title.line_h;
+            cv.text(
+                line,
+                (x, y),
+                title.size,
+                (HPos::Center, VPos::Top),
+                false,
+                ink,
+            )?;
+        }
     }
-    for h in &hlines {
+    for h in &lay.hlines {
         if let Some(label) = &h.label {
-            let y = frame.point(x_axis.lo, h.y).1;
+            let y = frame.point(frame.x.lo, h.y).1;
             cv.text(
                 label,
                 (px.x1 + TICK_GAP * s, y),
@@ -1302,9 +1814,8 @@ fn draw_panel<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, cell: Rect) ->
             )?;
         }
     }
-    if let Some(legend) = legend {
-        let outside_x = px.x1 + PAD * s + hline_room;
-        legend.draw(cv, panel, &frame, outside_x)?;
+    if let Some(placed) = &lay.legend {
+        placed.legend.draw(cv, placed.at)?;
     }
     Ok(())
 }
@@ -1335,7 +1846,7 @@ fn draw_cells<DB: DrawingBackend>(
 
 /// The colour bar right of the axes (ticks and labels on its right, the label rotated with
 /// its top at `label_x`), with a grey swatch for missing values below it when there are
-/// any. A log scale spanning less than two labelled decades also labels 2·10ⁿ and 5·10ⁿ.
+/// any.
 fn draw_colorbar<DB: DrawingBackend>(
     cv: &Canvas<DB>,
     frame: &Frame,
@@ -1415,32 +1926,6 @@ fn draw_colorbar<DB: DrawingBackend>(
     )
 }
 
-/// Colour-bar ticks: those of the axis, plus labels at 2·10ⁿ and 5·10ⁿ on a log scale
-/// with fewer than two labelled decades in range.
-fn colorbar_ticks(scale: Axis, ticks: &Ticks) -> Ticks {
-    let inside = ticks
-        .major
-        .iter()
-        .filter(|(v, _)| scale.contains(*v))
-        .count();
-    if !scale.log || inside >= 2 {
-        return ticks.clone();
-    }
-    let mut major = ticks.major.clone();
-    let mut minor = Vec::new();
-    for &v in &ticks.minor {
-        let decade = v.log10().floor();
-        let mantissa = v / 10f64.powf(decade);
-        if (mantissa - 2.0).abs() < 1e-6 || (mantissa - 5.0).abs() < 1e-6 {
-            let decimals = (-decade).max(0.0) as usize;
-            major.push((v, format!("{v:.decimals$}")));
-        } else {
-            minor.push(v);
-        }
-    }
-    Ticks { major, minor }
-}
-
 fn draw_error_bars<DB: DrawingBackend>(
     cv: &Canvas<DB>,
     frame: &Frame,
@@ -1449,27 +1934,25 @@ fn draw_error_bars<DB: DrawingBackend>(
     color: RGBAColor,
 ) -> DResult<()> {
     let cap = MARKER_RADIUS * cv.s;
-    for ((&x, &y), &e) in ser.x.iter().zip(&ser.y).zip(err) {
-        if !(usable(x, frame.x.log) && usable(y, frame.y.log)) {
-            continue;
-        }
-        let e = e.abs();
-        if e.is_finite() && e > 0.0 {
-            let lo = if usable(y - e, frame.y.log) {
-                y - e
-            } else {
-                frame.y.lo
-            };
-            let (px, top) = frame.point(x, y + e);
-            let bot = frame.point(x, lo).1;
-            cv.path(&[(px, top), (px, bot)], color, LINE_WIDTH * 0.7)?;
-            for yy in [top, bot] {
-                cv.path(&[(px - cap, yy), (px + cap, yy)], color, LINE_WIDTH * 0.7)?;
+    let shape = MarkerShape::of(ser.color);
+    for bar in frame.error_bars(ser, err) {
+        if bar.top != bar.bottom {
+            cv.path(&[bar.top, bar.bottom], color, LINE_WIDTH * 0.7)?;
+            for (x, y) in [bar.top, bar.bottom] {
+                cv.path(&[(x - cap, y), (x + cap, y)], color, LINE_WIDTH * 0.7)?;
             }
         }
-        cv.dot(frame.point(x, y), color)?;
+        cv.marker(bar.at, shape, color)?;
     }
     Ok(())
+}
+
+/// One error bar in pixels: the point, and the bar's ends (both the point when there is
+/// no finite error).
+struct Bar {
+    at: Pt,
+    top: Pt,
+    bottom: Pt,
 }
 
 /// Box frame with inward major and minor ticks on all four sides.
@@ -1542,7 +2025,7 @@ impl<'p> Legend<'p> {
         }))
     }
 
-    /// Top-left corner of the legend box for an inside position.
+    /// Top-left corner of the legend box in an inside corner `pos` of the axes `px`.
     fn corner(&self, pos: LegendPos, px: Rect, inset: f64) -> Pt {
         let left = px.x0 + inset;
         let right = px.x1 - inset - self.w;
@@ -1556,54 +2039,18 @@ impl<'p> Legend<'p> {
         }
     }
 
-    /// Top-left corner of the legend box; `outside_x` is its left edge when outside.
-    fn place<DB: DrawingBackend>(
-        &self,
-        cv: &Canvas<DB>,
-        panel: &Panel,
-        frame: &Frame,
-        outside_x: f64,
-    ) -> Pt {
-        let inset = 2.0 * PAD * cv.s;
-        match panel.legend {
-            LegendPos::Outside => (outside_x, frame.px.y0),
-            LegendPos::Best => {
-                let pts = data_points(cv, panel, frame);
-                let margin = MARKER_RADIUS * cv.s;
-                [
-                    LegendPos::UpperRight,
-                    LegendPos::UpperLeft,
-                    LegendPos::LowerLeft,
-                    LegendPos::LowerRight,
-                ]
-                .into_iter()
-                .map(|pos| {
-                    let (x, y) = self.corner(pos, frame.px, inset);
-                    let r = Rect {
-                        x0: x - margin,
-                        y0: y - margin,
-                        x1: x + self.w + margin,
-                        y1: y + self.h + margin,
-                    };
-                    let hidden = pts.iter().filter(|p| r.contains(**p)).count();
-                    (hidden, (x, y))
-                })
-                .min_by_key(|(hidden, _)| *hidden)
-                .map_or((frame.px.x0, frame.px.y0), |(_, at)| at)
-            }
-            pos => self.corner(pos, frame.px, inset),
+    /// The box with its top-left corner at `at`.
+    fn rect(&self, (x, y): Pt) -> Rect {
+        Rect {
+            x0: x,
+            y0: y,
+            x1: x + self.w,
+            y1: y + self.h,
         }
     }
 
-    fn draw<DB: DrawingBackend>(
-        &self,
-        cv: &Canvas<DB>,
-        panel: &Panel,
-        frame: &Frame,
-        outside_x: f64,
-    ) -> DResult<()> {
+    fn draw<DB: DrawingBackend>(&self, cv: &Canvas<DB>, (x0, y0): Pt) -> DResult<()> {
         let s = cv.s;
-        let (x0, y0) = self.place(cv, panel, frame, outside_x);
         cv.rect(
             (x0, y0),
             (x0 + self.w, y0 + self.h),
@@ -1619,10 +2066,22 @@ impl<'p> Legend<'p> {
             let (a, b) = (x0 + PAD * s, x0 + PAD * s + LEGEND_SAMPLE * s);
             let mid = (a + b) / 2.0;
             let color = series_color(ser);
+            let shape = MarkerShape::of(ser.color);
             match &ser.style {
-                SeriesStyle::Line => cv.path(&[(a, cy), (b, cy)], color, LINE_WIDTH)?,
-                SeriesStyle::Dashed => cv.dashed(&[(a, cy), (b, cy)], color, LINE_WIDTH)?,
-                SeriesStyle::Markers => cv.dot((mid, cy), color)?,
+                SeriesStyle::Line | SeriesStyle::Dashed | SeriesStyle::Dotted => {
+                    cv.line(&[(a, cy), (b, cy)], color, &ser.style)?;
+                }
+                SeriesStyle::Steps => {
+                    let half = 0.25 * self.row;
+                    let step = [
+                        (a, cy + half),
+                        (mid, cy + half),
+                        (mid, cy - half),
+                        (b, cy - half),
+                    ];
+                    cv.path(&step, color, LINE_WIDTH)?;
+                }
+                SeriesStyle::Markers => cv.marker((mid, cy), shape, color)?,
                 SeriesStyle::LineWithBand { .. } => {
                     let half = 0.3 * self.row;
                     cv.rect((a, cy - half), (b, cy + half), band_color(ser).filled())?;
@@ -1635,7 +2094,7 @@ impl<'p> Legend<'p> {
                         color,
                         LINE_WIDTH * 0.7,
                     )?;
-                    cv.dot((mid, cy), color)?;
+                    cv.marker((mid, cy), shape, color)?;
                 }
             }
             cv.text(
@@ -1651,37 +2110,62 @@ impl<'p> Legend<'p> {
     }
 }
 
-/// Pixel positions of a panel's data (markers, and points every few pixels along lines),
-/// used to find the legend position that hides the least.
-fn data_points<DB: DrawingBackend>(cv: &Canvas<DB>, panel: &Panel, frame: &Frame) -> Vec<Pt> {
-    let step = 4.0 * cv.s;
+/// Pixel positions of a panel's plotted data: markers, points every few pixels along
+/// lines, error bars and band edges, and through bands. The legend must cover none.
+fn data_points(panel: &Panel, frame: &Frame, s: f64) -> Vec<Pt> {
+    let step = 4.0 * s;
     let mut pts = Vec::new();
+    let along = |line: &[Pt], pts: &mut Vec<Pt>| {
+        pts.extend(line.first());
+        for w in line.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            let len = ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt();
+            let n = (len / step).ceil().max(1.0) as usize;
+            pts.extend((1..=n).map(|k| {
+                let t = k as f64 / n as f64;
+                (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1))
+            }));
+        }
+    };
     for ser in &panel.series {
-        for run in frame.runs(&ser.x, &ser.y) {
-            pts.push(run[0]);
-            for w in run.windows(2) {
-                let (a, b) = (w[0], w[1]);
-                let len = ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt();
-                let n = (len / step).ceil().max(1.0) as usize;
-                pts.extend((1..=n).map(|k| {
-                    let t = k as f64 / n as f64;
-                    (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1))
-                }));
+        for line in frame.polylines(ser) {
+            along(&line, &mut pts);
+        }
+        match &ser.style {
+            SeriesStyle::Markers => pts.extend(frame.runs(&ser.x, &ser.y).concat()),
+            SeriesStyle::ErrorBars { err } => {
+                for bar in frame.error_bars(ser, err) {
+                    along(&[bar.top, bar.bottom], &mut pts);
+                    pts.push(bar.at);
+                }
             }
+            SeriesStyle::LineWithBand { lo, hi } => {
+                for poly in frame.bands(&ser.x, lo, hi) {
+                    // Upper edge forwards, lower edge backwards: join each x's pair too.
+                    along(&poly, &mut pts);
+                    let n = poly.len() / 2;
+                    for i in 0..n {
+                        along(&[poly[i], poly[poly.len() - 1 - i]], &mut pts);
+                    }
+                }
+            }
+            _ => {}
         }
     }
     pts
 }
 
 /// Render `fig` and write its data as `<stem>.csv`, all three files carrying `provenance`
-/// (the CSV as `#` comment lines above its header).
+/// (the CSV as `#` comment lines above its header): columns `panel,series,x,y,z`, one row
+/// per point (heat-map cells carry `z`), the series named by [`Series::csv_name`] (the
+/// heat map by its label), fields quoted as RFC 4180 asks.
 pub fn write_figure(fig: &Figure, stem: &Path, provenance: &Provenance) -> Result<()> {
     render(fig, stem, provenance)?;
     let mut csv = provenance.csv_comments();
     csv.push_str("panel,series,x,y,z\n");
     for (p, panel) in fig.panels.iter().enumerate() {
         if let Some(h) = &panel.heatmap {
-            let name = h.label.replace(',', ";");
+            let name = csv_field(&h.label);
             for (j, y) in h.y.iter().enumerate() {
                 for (i, x) in h.x.iter().enumerate() {
                     let z = h.z.get(j * h.x.len() + i).copied().unwrap_or(f64::NAN);
@@ -1689,12 +2173,8 @@ pub fn write_figure(fig: &Figure, stem: &Path, provenance: &Provenance) -> Resul
                 }
             }
         }
-        for (s, series) in panel.series.iter().enumerate() {
-            let name = series
-                .label
-                .clone()
-                .unwrap_or_else(|| format!("series {s}"));
-            let name = name.replace(',', ";");
+        for series in &panel.series {
+            let name = csv_field(series.csv_name().unwrap_or_default());
             for (x, y) in series.x.iter().zip(&series.y) {
                 let _ = writeln!(csv, "{p},{name},{x:e},{y:e},");
             }
@@ -1703,6 +2183,15 @@ pub fn write_figure(fig: &Figure, stem: &Path, provenance: &Provenance) -> Resul
     let mut path = stem.as_os_str().to_owned();
     path.push(".csv");
     write_atomic(Path::new(&path), csv.as_bytes())
+}
+
+/// A CSV field: quoted (inner quotes doubled) if it holds a comma, quote or line break.
+fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\"")).into()
+    } else {
+        text.into()
+    }
 }
 
 #[cfg(test)]
@@ -1753,14 +2242,20 @@ mod tests {
     }
 
     #[test]
-    fn log_axis_snaps_to_decades_and_labels_decades_only() {
-        let ax = Axis::from_values([0.003, 0.5, f64::NAN, -1.0, 0.0].into_iter(), true);
-        assert_eq!((ax.lo, ax.hi), (1e-3, 1.0));
+    fn log_axis_is_clipped_to_the_data_and_snaps_to_near_decades() {
+        // 0.0015 (with margin) is within a fifth of a decade of 10⁻³, 0.5 is not near 10⁰.
+        let ax = Axis::from_values([0.0015, 0.5, f64::NAN, -1.0, 0.0].into_iter(), true);
+        assert_eq!(ax.lo, 1e-3);
+        assert!(ax.hi > 0.5 && ax.hi < 0.7, "{ax:?}");
         let t = ax.ticks(7);
         let labels: Vec<&str> = t.major.iter().map(|(_, l)| l.as_str()).collect();
-        assert_eq!(labels, ["10⁻³", "10⁻²", "10⁻¹", "10⁰"]);
+        assert_eq!(labels, ["10⁻³", "10⁻²", "10⁻¹"]);
         assert!(t.minor.iter().any(|&v| (v - 0.02).abs() < 1e-12));
         assert!(t.minor.iter().all(|&v| ax.contains(v)));
+        // Less than two decades: 2·10ⁿ and 5·10ⁿ are labelled too.
+        let ax = Axis::from_values([30.0, 400.0].into_iter(), true);
+        let labels: Vec<String> = ax.ticks(7).major.into_iter().map(|(_, l)| l).collect();
+        assert_eq!(labels, ["50", "10²", "200"]);
     }
 
     #[test]
@@ -1817,6 +2312,108 @@ mod tests {
             assert!((a / b - 1.0).abs() < 1e-12, "{e:?}");
         }
         assert_eq!(cell_edges(&[3.0], false), [2.5, 3.5]);
+    }
+
+    /// A panel whose markers fill the whole axes, and one with data only along the
+    /// bottom edge.
+    fn legend_panels() -> (Panel, Panel) {
+        let grid: Vec<f64> = (0..=20).map(f64::from).collect();
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for &a in &grid {
+            for &b in &grid {
+                x.push(a);
+                y.push(b);
+            }
+        }
+        let mut full = Panel::new("x", "y");
+        full.series
+            .push(Series::new(x, y, SeriesStyle::Markers).with_label("everywhere"));
+        let mut low = Panel::new("x", "y");
+        low.series.push(
+            Series::new(grid.clone(), vec![0.0; grid.len()], SeriesStyle::Line)
+                .with_label("bottom"),
+        );
+        low.series
+            .push(Series::new(vec![0.0], vec![10.0], SeriesStyle::Markers).with_label("top left"));
+        (full, low)
+    }
+
+    #[test]
+    fn legend_check_flags_a_legend_on_data_and_best_avoids_it() {
+        let (full, low) = legend_panels();
+        for pos in CORNERS {
+            let mut p = full.clone();
+            p.legend = pos;
+            let check = legend_overlaps(&Figure::row(vec![p])).unwrap();
+            assert_eq!(check.len(), 1);
+            assert_eq!(check[0].placement, pos);
+            assert!(check[0].covered > 0, "{check:?}");
+        }
+        // No free corner: outside, covering nothing.
+        let check = legend_overlaps(&Figure::row(vec![full])).unwrap();
+        assert_eq!(check[0].placement, LegendPos::Outside);
+        assert_eq!(check[0].covered, 0);
+        // The upper right is free.
+        let check = legend_overlaps(&Figure::row(vec![low.clone()])).unwrap();
+        assert_eq!(check[0].placement, LegendPos::UpperRight);
+        assert_eq!(check[0].covered, 0);
+        // Lines count along their length: a legend in the lower left covers the bottom line.
+        let mut p = low;
+        p.legend = LegendPos::LowerLeft;
+        let check = legend_overlaps(&Figure::row(vec![p])).unwrap();
+        assert!(check[0].covered > 0, "{check:?}");
+    }
+
+    #[test]
+    fn steps_change_level_halfway() {
+        let s = steps(&[(0.0, 1.0), (10.0, 5.0), (20.0, 5.0)]);
+        assert_eq!(
+            s,
+            [
+                (0.0, 1.0),
+                (5.0, 1.0),
+                (5.0, 5.0),
+                (15.0, 5.0),
+                (15.0, 5.0),
+                (20.0, 5.0)
+            ]
+        );
+        assert_eq!(steps(&[(1.0, 2.0)]), [(1.0, 2.0)]);
+    }
+
+    #[test]
+    fn numbers_and_counts_read_naturally() {
+        assert_eq!(format_number(4.0), "4");
+        assert_eq!(format_number(0.25), "0.25");
+        assert_eq!(format_number(-0.48), "\u{2212}0.48");
+        assert_eq!(format_number(2000.0), "2000");
+        assert_eq!(format_number(1.0 / 3.0), "0.3333");
+        assert_eq!(format_number(2e-5), "2·10⁻⁵");
+        assert_eq!(format_number(1e6), "10⁶");
+        assert_eq!(count(1, "seed"), "1 seed");
+        assert_eq!(count(4, "seed"), "4 seeds");
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        assert_eq!(csv_field("SGD"), "SGD");
+        assert_eq!(csv_field("k=0, m=1"), "\"k=0, m=1\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn long_titles_split_at_a_comma_or_colon() {
+        let t = "erf, K = 3, η = 0.4: 1 seed, mean norm. max dev. 0.012";
+        let lines = split_title(t).unwrap();
+        assert_eq!(
+            lines,
+            ["erf, K = 3, η = 0.4:", "1 seed, mean norm. max dev. 0.012"]
+        );
+        assert_eq!(
+            split_title("a^{b, c} and d").unwrap(),
+            ["a^{b, c}", "and d"]
+        );
+        assert!(split_title("word").is_none());
     }
 
     #[test]

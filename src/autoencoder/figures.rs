@@ -5,7 +5,9 @@ use crate::autoencoder::sgd::SeedRun;
 use crate::autoencoder::trajectory::Trajectory;
 use crate::autoencoder::Experiment;
 use crate::base::compare::Comparison;
-use crate::plot::{Figure, HLine, LegendPos, Panel, Series, SeriesStyle};
+use crate::plot::{
+    count, format_number, theory_sgd_keys, Figure, HLine, Panel, Series, SeriesStyle,
+};
 
 /// The typed (simulation, theory) pairs of an autoencoder comparison.
 pub fn pairs(cmp: &Comparison) -> Vec<(&SeedRun, &Trajectory)> {
@@ -70,7 +72,6 @@ fn overlap_panel(exp: &Experiment, theory: &Trajectory, sim: &Trajectory, enc: b
     let who = if enc { "encoder w" } else { "decoder v" };
     let mut p = Panel::new("t", format!("overlap² of {who} with PC m"));
     p.x_log = true;
-    p.legend = LegendPos::Outside;
     p.title = Some(if enc {
         "encoder: (w^k·u_m)² / |w^k|²".to_string()
     } else {
@@ -86,7 +87,8 @@ fn overlap_panel(exp: &Experiment, theory: &Trajectory, sim: &Trajectory, enc: b
                     overlap_series(theory, g, unit, enc),
                     SeriesStyle::Line,
                 )
-                .with_label(format!("{label} theory"))
+                .with_label(&label)
+                .with_name(format!("theory, {label}"))
                 .with_color(color),
             );
             p.series.push(
@@ -95,11 +97,13 @@ fn overlap_panel(exp: &Experiment, theory: &Trajectory, sim: &Trajectory, enc: b
                     overlap_series(sim, g, unit, enc),
                     SeriesStyle::Markers,
                 )
+                .with_name(format!("SGD, {label}"))
                 .with_color(color),
             );
             color += 1;
         }
     }
+    p.series.extend(theory_sgd_keys());
     p
 }
 
@@ -110,13 +114,18 @@ pub fn test_error_panel(exp: &Experiment, cmp: &Comparison, title: &str) -> Pane
     p.x_log = true;
     p.title = Some(title.to_string());
     p.hlines = pca_lines(&exp.covariance.pca_errors(exp.model.hidden));
-    for (i, (run, th)) in pairs(cmp).into_iter().enumerate() {
-        let mut line = Series::new(th.times(), th.test_errors(), SeriesStyle::Line).with_color(5);
+    let pairs = pairs(cmp);
+    let others = pairs.len() > 1;
+    for (i, (run, th)) in pairs.into_iter().enumerate() {
+        let mut line = Series::new(th.times(), th.test_errors(), SeriesStyle::Line)
+            .with_name(format!("theory, seed {}", run.seed))
+            .with_color(5);
         let mut marks = Series::new(
             run.trajectory.times(),
             run.trajectory.test_errors(),
             SeriesStyle::Markers,
         )
+        .with_name(format!("SGD, seed {}", run.seed))
         .with_color(6);
         if i == 0 {
             line = line.with_label(format!("theory (seed {})", run.seed));
@@ -132,6 +141,13 @@ pub fn test_error_panel(exp: &Experiment, cmp: &Comparison, title: &str) -> Pane
         p.series.push(line);
         p.series.push(marks);
     }
+    if others {
+        p.series.push(
+            Series::key("other seeds", SeriesStyle::Line)
+                .with_color(5)
+                .faint(),
+        );
+    }
     p
 }
 
@@ -143,12 +159,12 @@ pub fn compare_figure(exp: &Experiment, cmp: &Comparison) -> Figure {
         .and_then(|s| s.mean_over_seeds.max_norm)
         .unwrap_or(f64::NAN);
     let title = format!(
-        "{}, K = {}, η = {}: {} seeds, mean norm. max dev. {:.3}",
+        "{}, K = {}, η = {}: {}, mean norm. max dev. {}",
         exp.model.activation,
         exp.model.hidden,
-        exp.model.lr,
-        cmp.pairs.len(),
-        te
+        format_number(exp.model.lr),
+        count(cmp.pairs.len(), "seed"),
+        format_number(te)
     );
     let (run, th) = pairs(cmp)[0];
     Figure::row(vec![

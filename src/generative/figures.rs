@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::params::Params;
 use super::{theory, Experiment, SimRun, TheoryRun};
 use crate::error::{Error, Result};
-use crate::plot::{Figure, HLine, LegendPos, Panel, Series, SeriesStyle};
+use crate::plot::{format_number, Figure, HLine, Panel, Series, SeriesStyle};
 
 /// The example configs, one per claim: `(name, TOML)`.
 pub const CONFIGS: [(&str, &str); 7] = [
@@ -138,7 +138,7 @@ pub fn distance_panel(
         .collect();
     p.series.push(
         Series::new(steps, env, SeriesStyle::Dashed)
-            .with_label(format!("(δ − floor)ρˢ + floor, ρ = {rho:.3}"))
+            .with_label(format!("(δ − floor)ρˢ + floor, ρ = {}", format_number(rho)))
             .with_color(5),
     );
     if floor > 0.0 {
@@ -405,7 +405,6 @@ pub fn basin_figure(quick: bool) -> Result<Figure> {
         .with_label("random init N(0, I/n)")
         .with_color(5),
     );
-    p.legend = LegendPos::LowerLeft;
     Ok(Figure::row(vec![p]))
 }
 
@@ -469,7 +468,6 @@ pub fn support_figure(quick: bool) -> Result<Figure> {
                 .with_label("exact support, simulation")
                 .with_color(5),
             );
-            p.legend = LegendPos::LowerRight;
             Ok(p)
         })
         .collect::<Result<Vec<_>>>()?;
@@ -538,7 +536,6 @@ pub fn rate_figure(quick: bool) -> Result<Figure> {
         .with_label("fitted = predicted")
         .with_color(0),
     );
-    p.legend = LegendPos::UpperLeft;
     Ok(Figure::row(vec![p]))
 }
 

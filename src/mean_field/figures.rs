@@ -1,7 +1,7 @@
 //! The mean-field model's figure parts: block gains and MSE over time.
 
 use crate::mean_field::{MeanFieldExperiment, MfTrajectory};
-use crate::plot::{Figure, LegendPos, Panel, Series, SeriesStyle};
+use crate::plot::{format_number, theory_sgd_keys, Figure, Panel, Series, SeriesStyle};
 
 /// At most this many blocks (the largest eigenvalues) are drawn in mean-field gain panels.
 pub const MAX_GAIN_CURVES: usize = 6;
@@ -14,7 +14,6 @@ pub fn gain_panel(
     sims: &[(&MfTrajectory, String)],
 ) -> Panel {
     let mut p = Panel::new("t", "gain g_j");
-    p.legend = LegendPos::Outside;
     for (j, b) in exp
         .data
         .block_list()
@@ -22,19 +21,24 @@ pub fn gain_panel(
         .take(MAX_GAIN_CURVES)
         .enumerate()
     {
+        let kappa = format!("κ = {}", format_number(b.kappa));
         p.series.push(
             Series::new(theory.times(), theory.gain(j), SeriesStyle::Line)
-                .with_label(format!("κ = {:.3}", b.kappa))
+                .with_label(&kappa)
+                .with_name(format!("theory, {kappa}"))
                 .with_color(j + 1),
         );
-        for (s, (tr, _)) in sims.iter().enumerate() {
-            let mut m = Series::new(tr.times(), tr.gain(j), SeriesStyle::Markers).with_color(j + 1);
+        for (s, (tr, name)) in sims.iter().enumerate() {
+            let mut m = Series::new(tr.times(), tr.gain(j), SeriesStyle::Markers)
+                .with_name(format!("{name}, {kappa}"))
+                .with_color(j + 1);
             if s + 1 < sims.len() {
                 m = m.faint();
             }
             p.series.push(m);
         }
     }
+    p.series.extend(theory_sgd_keys());
     p
 }
 

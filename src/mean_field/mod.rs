@@ -750,11 +750,13 @@ impl crate::base::Dynamics for MeanFieldExperiment {
             &mean,
             (
                 format!(
-                    "{}, N = {}, {} seed{}: {solver} theory (lines), SGD mean (markers)",
+                    "{}, N = {}: {solver} theory vs SGD ({})",
                     self.model.activation,
                     self.neurons,
-                    sims.len(),
-                    if sims.len() == 1 { "" } else { "s" }
+                    match sims.len() {
+                        1 => "1 seed".to_string(),
+                        n => format!("mean of {n} seeds"),
+                    }
                 ),
                 None,
             ),

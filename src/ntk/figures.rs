@@ -131,6 +131,7 @@ pub fn loss_vs_step(quick: bool) -> Result<Figure> {
                 th.table.column("loss_pred").unwrap_or_default(),
                 SeriesStyle::Line,
             )
+            .with_name(format!("L_pred, m = {}", p.network.width))
             .with_color(color);
             if k == 0 {
                 line = line.with_label("L_{pred} (linearised, H^∞)");
@@ -147,7 +148,6 @@ pub fn loss_vs_step(quick: bool) -> Result<Figure> {
                 );
             }
         }
-        panel.legend = LegendPos::LowerLeft;
         panels.push(panel);
     }
     Ok(Figure::row(panels))
@@ -189,19 +189,13 @@ pub fn gram_convergence(quick: bool) -> Result<Figure> {
         let ratio: Vec<f64> = record_means(&runs, "lambda_min_ratio");
         let name = regime.name();
         a.series.push(marker(name, ms.clone(), err.clone(), k + 1));
-        a.series.push(power_line(
-            &ms,
-            &err,
-            -0.5,
-            if k == 0 { "∝ m^{−1/2}" } else { "" },
-            k + 1,
-        ));
-        b.series.push(marker(name, ms.clone(), ratio, k + 1));
-    }
-    for s in &mut a.series {
-        if s.label.as_deref() == Some("") {
-            s.label = None;
+        let mut slope = power_line(&ms, &err, -0.5, "∝ m^{−1/2}", k + 1)
+            .with_name(format!("∝ m^(−1/2), {name}"));
+        if k > 0 {
+            slope.label = None;
         }
+        a.series.push(slope);
+        b.series.push(marker(name, ms.clone(), ratio, k + 1));
     }
     let mut c = Panel::new("step t", "λ_{min}(H(t)) / λ_{min}(H^∞)");
     c.title = Some("(c)  joint, along training".into());
@@ -294,26 +288,6 @@ pub fn weight_movement(quick: bool) -> Result<Figure> {
     Ok(Figure::row(vec![panel]))
 }
 
-/// Step-plot coordinates of a function sampled at increasing x (geometric midpoints).
-fn steps_xy(x: &[f64], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let mut xs = vec![x[0] / 1.3];
-    let mut ys = vec![y[0]];
-    for i in 0..x.len() {
-        let right = if i + 1 < x.len() {
-            (x[i] * x[i + 1]).sqrt()
-        } else {
-            x[i] * 1.3
-        };
-        xs.push(right);
-        ys.push(y[i]);
-        if i + 1 < x.len() {
-            xs.push(right);
-            ys.push(y[i + 1]);
-        }
-    }
-    (xs, ys)
-}
-
 /// (4) Success vs m at a common η, weak vs joint.
 pub fn success(quick: bool) -> Result<Figure> {
     let widths: Vec<usize> = if quick {
@@ -360,21 +334,22 @@ pub fn success(quick: bool) -> Result<Figure> {
                 )
             })
             .collect();
-        let (sx, sy) = steps_xy(&ms, &frac);
         a.series.push(
-            Series::new(sx, sy, SeriesStyle::Line)
+            Series::new(ms.clone(), frac.clone(), SeriesStyle::Steps)
                 .with_label(regime.name())
                 .with_color(k + 1),
         );
-        a.series
-            .push(Series::new(ms.clone(), frac, SeriesStyle::Markers).with_color(k + 1));
+        a.series.push(
+            Series::new(ms.clone(), frac, SeriesStyle::Markers)
+                .with_name(format!("success fraction, {}", regime.name()))
+                .with_color(k + 1),
+        );
         b.series.push(marker(regime.name(), ms.clone(), med, k + 1));
     }
     b.hlines.push(HLine {
         y: 1e-6,
         label: Some("10⁻⁶".into()),
     });
-    a.legend = LegendPos::LowerRight;
     Ok(Figure::row(vec![a, b]))
 }
 
@@ -475,7 +450,6 @@ pub fn tied(quick: bool) -> Result<Figure> {
         y: 1.0,
         label: Some("identity".into()),
     });
-    b.legend = LegendPos::UpperLeft;
     Ok(Figure::row(vec![a, b]))
 }
 

@@ -11,7 +11,7 @@ use crate::autoencoder::trajectory::Trajectory;
 use crate::autoencoder::{Experiment, Params};
 use crate::base::compare::Comparison;
 use crate::error::Result;
-use crate::plot::{Figure, LegendPos, Panel, Series, SeriesStyle};
+use crate::plot::{theory_sgd_keys, Figure, LegendPos, Panel, Series, SeriesStyle};
 
 /// An autoencoder comparison with its typed (simulation, theory) pairs.
 pub struct Compared {
@@ -198,7 +198,6 @@ fn order_params_figure(exp: &Experiment, cmp: &Compared) -> Figure {
     ] {
         let mut p = Panel::new("t", name);
         p.x_log = true;
-        p.legend = LegendPos::Best;
         for unit in 0..k {
             let series = |tr: &crate::autoencoder::trajectory::Trajectory| -> Vec<f64> {
                 tr.snapshots
@@ -209,6 +208,7 @@ fn order_params_figure(exp: &Experiment, cmp: &Compared) -> Figure {
             p.series.push(
                 Series::new(th.times(), series(th), SeriesStyle::Line)
                     .with_label(format!("k = {unit}"))
+                    .with_name(format!("theory, k = {unit}"))
                     .with_color(unit + 1),
             );
             p.series.push(
@@ -217,13 +217,15 @@ fn order_params_figure(exp: &Experiment, cmp: &Compared) -> Figure {
                     series(&run.trajectory),
                     SeriesStyle::Markers,
                 )
+                .with_name(format!("SGD, k = {unit}"))
                 .with_color(unit + 1),
             );
         }
+        p.series.extend(theory_sgd_keys());
         panels.push(p);
     }
     panels[0].title = Some(format!(
-        "erf, K = {k}, D = {}: theory (lines) vs SGD (markers), seed {}",
+        "erf, K = {k}, D = {}, seed {}",
         exp.covariance.dim(),
         run.seed
     ));
@@ -236,8 +238,7 @@ pub fn activations(ctx: &Ctx) -> Result<Figure> {
     let mut p = Panel::new("t", "ε_g");
     p.x_log = true;
     p.y_log = true;
-    p.title = Some("K = 2, θ = (25, 9)/35, D = 1000: theory (lines) vs SGD (markers)".into());
-    p.legend = LegendPos::LowerLeft;
+    p.title = Some("K = 2, θ = (25, 9)/35, D = 1000".into());
     let mut pca = Vec::new();
     for (i, act) in ["linear", "erf", "relu"].into_iter().enumerate() {
         let mut c = Params::default();
@@ -260,10 +261,12 @@ pub fn activations(ctx: &Ctx) -> Result<Figure> {
                 run.trajectory.test_errors(),
                 SeriesStyle::Markers,
             )
+            .with_name(format!("SGD, {act}"))
             .with_color(i + 1),
         );
         pca = exp.covariance.pca_errors(2);
     }
+    p.series.extend(theory_sgd_keys());
     p.hlines = pca_lines(&pca);
     Ok(Figure::row(vec![p]))
 }
@@ -282,7 +285,6 @@ pub fn sweep_lr(ctx: &Ctx) -> Result<Figure> {
     let mut a = Panel::new("η", "η·t_{learn,m}");
     a.x_log = true;
     a.y_log = true;
-    a.legend = LegendPos::Best;
     let d_a = 500.0;
     a.title = Some(format!(
         "erf, K = 2, θ = (25, 9)/35, D = {d_a}: mean ± s.e. over {SWEEP_LR_SEEDS} seeds"
@@ -326,7 +328,6 @@ pub fn sweep_lr(ctx: &Ctx) -> Result<Figure> {
     }
     let mut b = Panel::new("η", "fraction of seeds diverged");
     b.x_log = true;
-    b.legend = LegendPos::UpperLeft;
     b.title = Some(format!(
         "SGD divergence (η·t ≤ {SWEEP_LR_ETA_T_MAX}), ± binomial s.e."
     ));
@@ -351,11 +352,16 @@ pub fn sweep_lr(ctx: &Ctx) -> Result<Figure> {
             y.push(f);
             err.push((f * (1.0 - f) / tot.max(1) as f64).sqrt());
         }
-        b.series
-            .push(Series::new(x.clone(), y.clone(), SeriesStyle::Line).with_color(c + 4));
+        // Fractions of a few seeds do not interpolate: steps, not sloped lines.
+        b.series.push(
+            Series::new(x.clone(), y.clone(), SeriesStyle::Steps)
+                .with_name(format!("fraction diverged, D = {d}"))
+                .with_color(c + 4),
+        );
         b.series.push(
             Series::new(x, y, SeriesStyle::ErrorBars { err })
                 .with_label(format!("D = {d}"))
+                .with_name(format!("fraction diverged ± s.e., D = {d}"))
                 .with_color(c + 4),
         );
     }

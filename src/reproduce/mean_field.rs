@@ -12,7 +12,7 @@ use crate::mean_field::relu::{
     final_gain, logistic_gain, logistic_trajectory, riccati_trajectory, second_moment,
 };
 use crate::mean_field::{MeanFieldExperiment, MfData, MfSimulator, MfTrajectory, Symmetry};
-use crate::plot::{Figure, LegendPos, Panel, Series, SeriesStyle};
+use crate::plot::{Figure, Panel, Series, SeriesStyle};
 
 /// Widths of the gains figure.
 pub const GAINS_WIDTHS: [usize; 3] = [100, 400, 2000];
@@ -105,10 +105,8 @@ pub fn gains(ctx: &Ctx) -> Result<Figure> {
     let panels =
         g.2.iter()
             .map(|(n, e, sim)| {
-                let mut p = mean_field_gain_panel(e, &g.1, &[(sim, format!("N = {n}"))]);
-                p.title = Some(format!(
-                    "ReLU, config R, N = {n}: logistic theory (lines), SGD (markers)"
-                ));
+                let mut p = mean_field_gain_panel(e, &g.1, &[(sim, format!("SGD, N = {n}"))]);
+                p.title = Some(format!("ReLU, config R, N = {n}: logistic theory vs SGD"));
                 p
             })
             .collect();
@@ -125,7 +123,6 @@ pub fn phases(ctx: &Ctx) -> Result<Figure> {
 /// phase boundaries τ_j = 1/(2(βκ_j − λ)) dashed, SGD at d = 50 (N = 2000) as markers.
 fn phases_figure(exp: &MeanFieldExperiment, sgd50: &MfTrajectory) -> Result<Figure> {
     let mut p = Panel::new("τ = t / ln d", "MSE / (½ tr Σ)");
-    p.legend = LegendPos::Outside;
     p.title = Some("ReLU, λ = 0.3, s₀² = 1/d: phases sharpen as d grows".into());
     let tau: Vec<f64> = (0..=200).map(|i| 2.0 * i as f64 / 200.0).collect();
     for (i, d) in [50usize, 400, 3200, 25_600].into_iter().enumerate() {
@@ -169,8 +166,13 @@ fn phases_figure(exp: &MeanFieldExperiment, sgd50: &MfTrajectory) -> Result<Figu
         .filter(|b| b.kappa > exp.model.lambda)
     {
         let t = 1.0 / (2.0 * (exp.model.beta() * b.kappa - exp.model.lambda));
-        let mut s = vline(t, 0.0, 1.0, "");
-        s.label = (b.kappa == 4.0).then(|| "τ_j = 1/(2(βκ_j − λ))".to_string());
+        let mut s = vline(t, 0.0, 1.0, "τ_j = 1/(2(βκ_j − λ))").with_name(format!(
+            "τ_j, κ_j = {}",
+            crate::plot::format_number(b.kappa)
+        ));
+        if b.kappa != 4.0 {
+            s.label = None;
+        }
         p.series.push(s);
     }
     Ok(Figure::row(vec![p]))
@@ -181,10 +183,7 @@ pub fn shrinkage(ctx: &Ctx) -> Result<Figure> {
     let progress = ctx.progress;
     let mut p = Panel::new("κ", "gain");
     p.x_log = true;
-    p.legend = LegendPos::Outside;
-    p.title = Some(format!(
-        "ReLU, N = 1000: (1 − λ/κ)₊ solid, g(T = {SHRINKAGE_T}) dashed, SGD at T markers"
-    ));
+    p.title = Some(format!("ReLU, N = 1000, T = {SHRINKAGE_T}"));
     let kappas: Vec<f64> = (0..50)
         .map(|i| 0.05 * 100f64.powf(i as f64 / 49.0))
         .collect();
@@ -217,14 +216,22 @@ pub fn shrinkage(ctx: &Ctx) -> Result<Figure> {
                     .collect(),
                 SeriesStyle::Dashed,
             )
+            .with_name(format!("g(T), λ = {l2}"))
             .with_color(i + 1),
         );
         let sim = sgd(&exp, &[0], progress)?.remove(0).1;
         let last = sim.snapshots.last().expect("recorded");
         p.series.push(
-            Series::new(kappas.clone(), last.gains.clone(), SeriesStyle::Markers).with_color(i + 1),
+            Series::new(kappas.clone(), last.gains.clone(), SeriesStyle::Markers)
+                .with_name(format!("SGD at T, λ = {l2}"))
+                .with_color(i + 1),
         );
     }
+    p.series.extend([
+        Series::key("(1 − λ/κ)₊", SeriesStyle::Line),
+        Series::key("g(T)", SeriesStyle::Dashed),
+        Series::key("SGD at T", SeriesStyle::Markers),
+    ]);
     Ok(Figure::row(vec![p]))
 }
 
@@ -301,7 +308,6 @@ pub fn width(ctx: &Ctx) -> Result<Figure> {
     let mut p = Panel::new("N", "gap to the mean-field limit at T = 8");
     p.x_log = true;
     p.y_log = true;
-    p.legend = LegendPos::Outside;
     p.title = Some(format!(
         "ReLU, config R, SGD, {} seeds: slopes {s_mse:.2}, {s_gain:.2} (N ≥ {WIDTH_FIT_FROM})",
         SEEDS.len()
@@ -381,7 +387,6 @@ pub fn step(ctx: &Ctx) -> Result<Figure> {
     let mut p = Panel::new("ε · tr Σ", "max gain error vs Riccati from M_N(0)");
     p.x_log = true;
     p.y_log = true;
-    p.legend = LegendPos::UpperLeft;
     p.title = Some(format!(
         "ReLU, config R, N = 100 paired, antithetic: slope {slope:.2} ({} seeds)",
         SEEDS.len()

@@ -11,7 +11,7 @@ use crate::autoencoder::figures::pca_lines;
 use crate::autoencoder::params::{Experiment, Inputs, Params};
 use crate::autoencoder::trajectory::Trajectory;
 use crate::error::{Error, Result};
-use crate::plot::{Figure, LegendPos, Panel, Series, SeriesStyle};
+use crate::plot::{count, theory_sgd_keys, Figure, Panel, Series, SeriesStyle};
 
 /// The shipped example configs of the variants: (name, TOML text).
 pub const VARIANT_CONFIGS: [(&str, &str); 8] = [
@@ -104,6 +104,7 @@ fn add_run(
     p.series.push(
         Series::new(th.times(), pick(th), SeriesStyle::Line)
             .with_label(label)
+            .with_name(format!("theory, {label}"))
             .with_color(color),
     );
     p.series.push(
@@ -112,6 +113,7 @@ fn add_run(
             pick(&run.trajectory),
             SeriesStyle::Markers,
         )
+        .with_name(format!("SGD, {label}"))
         .with_color(color),
     );
 }
@@ -120,7 +122,6 @@ fn error_panel(title: String) -> Panel {
     let mut p = Panel::new("t", "ε_g");
     p.x_log = true;
     p.y_log = true;
-    p.legend = LegendPos::LowerLeft;
     p.title = Some(title);
     p
 }
@@ -142,7 +143,6 @@ fn overlap_panel(exp: &Experiment, cmp: &Compared, rule: &str) -> Panel {
     let k = exp.model.hidden;
     let mut p = Panel::new("t", "(w^k·u_m)² / Σ_{m'<K} (w^k·u_{m'})²");
     p.x_log = true;
-    p.legend = LegendPos::Best;
     p.title = Some(format!("{rule}: encoder within the top-{k} PCs"));
     let mut color = 1;
     for m in 0..k {
@@ -157,6 +157,7 @@ fn overlap_panel(exp: &Experiment, cmp: &Compared, rule: &str) -> Panel {
             color += 1;
         }
     }
+    p.series.extend(theory_sgd_keys());
     p
 }
 
@@ -175,7 +176,7 @@ pub fn truncated(ctx: &Ctx) -> Result<Figure> {
     }
     let exp0 = &runs[0].1;
     let mut err = error_panel(format!(
-        "K = 2, θ = (25, 9)/35, D = {}: theory (lines) vs SGD (markers)",
+        "K = 2, θ = (25, 9)/35, D = {}",
         exp0.covariance.dim()
     ));
     for (i, (label, _, cmp)) in runs.iter().enumerate() {
@@ -183,6 +184,7 @@ pub fn truncated(ctx: &Ctx) -> Result<Figure> {
             tr.test_errors()
         });
     }
+    err.series.extend(theory_sgd_keys());
     err.hlines = pca_lines(&exp0.covariance.pca_errors(2));
     let mut panels = vec![err];
     for (label, exp, cmp) in &runs {
@@ -212,9 +214,8 @@ pub fn tied(ctx: &Ctx) -> Result<Figure> {
         pca = exp.covariance.pca_errors(2);
         dim = exp.covariance.dim();
     }
-    p.title = Some(format!(
-        "tied (v = √D w) vs untied, K = 2, D = {dim}: theory (lines), SGD (markers)"
-    ));
+    p.title = Some(format!("tied (v = √D w) vs untied, K = 2, D = {dim}"));
+    p.series.extend(theory_sgd_keys());
     p.hlines = pca_lines(&pca);
     Ok(Figure::row(vec![p]))
 }
@@ -225,7 +226,6 @@ pub fn relu_bias(ctx: &Ctx) -> Result<Figure> {
     let mut err = error_panel(String::new());
     let mut beta = Panel::new("t", "β_k");
     beta.x_log = true;
-    beta.legend = LegendPos::Best;
     beta.title = Some("trained biases β_k = b_k/√D".into());
     let mut pca = Vec::new();
     let mut dim = 0;
@@ -259,9 +259,10 @@ pub fn relu_bias(ctx: &Ctx) -> Result<Figure> {
         pca = exp.covariance.pca_errors(2);
         dim = exp.covariance.dim();
     }
-    err.title = Some(format!(
-        "ReLU, K = 2, θ = (25, 9)/35, D = {dim}: theory (lines) vs SGD (markers)"
-    ));
+    err.title = Some(format!("ReLU, K = 2, θ = (25, 9)/35, D = {dim}"));
+    for p in [&mut err, &mut beta] {
+        p.series.extend(theory_sgd_keys());
+    }
     err.hlines = pca_lines(&pca);
     Ok(Figure::row(vec![err, beta]))
 }
@@ -279,34 +280,50 @@ pub fn digits(ctx: &Ctx) -> Result<Figure> {
     surrogate.data.inputs = Inputs::Gaussian;
     let (_, cmp_gauss) = run_compare(&surrogate, progress)?;
     let mut p = error_panel(format!(
-        "8×8 digits (n = 1797, D = {}), erf, K = 2: theory ({} bins) vs SGD, {} seeds",
+        "8×8 digits (n = 1797, D = {}), erf, K = 2: theory ({} bins) vs SGD, {} (mean ± s.e.)",
         exp.covariance.dim(),
         exp.covariance.spectrum().groups().len(),
-        cmp.pairs.len()
+        count(cmp.pairs.len(), "seed")
     ));
+    // The three curves nearly coincide: the surrogate SGD as a band under the dashed
+    // theory, the digits SGD as markers on top, so none hides another.
+    let (t, mean, se) = seed_mean(&cmp_gauss, |(run, _)| &run.trajectory);
+    let lo = mean.iter().zip(&se).map(|(m, e)| m - e).collect();
+    let hi = mean.iter().zip(&se).map(|(m, e)| m + e).collect();
+    p.series.push(
+        Series::new(t, mean, SeriesStyle::LineWithBand { lo, hi })
+            .with_label("SGD, Gaussian surrogate")
+            .with_name("SGD on Gaussian surrogates, mean ± s.e.")
+            .with_color(3),
+    );
     let (t, mean, _) = seed_mean(&cmp, |(_, th)| th);
     p.series.push(
-        Series::new(t, mean, SeriesStyle::Line)
-            .with_label("theory from each seed's initial weights (mean)")
+        Series::new(t, mean, SeriesStyle::Dashed)
+            .with_label("theory")
+            .with_name("theory from each seed's initial weights, mean")
             .with_color(1),
     );
-    for (label, c, color) in [
-        ("SGD on the digits", &cmp, 2),
-        ("SGD on Gaussian surrogates", &cmp_gauss, 3),
-    ] {
-        let (t, mean, se) = seed_mean(c, |(run, _)| &run.trajectory);
-        p.series.push(
-            Series::new(t, mean, SeriesStyle::ErrorBars { err: se })
-                .with_label(format!("{label} (mean ± s.e.)"))
-                .with_color(color),
-        );
-    }
+    let (t, mean, se) = seed_mean(&cmp, |(run, _)| &run.trajectory);
+    p.series.push(
+        Series::new(t, mean, SeriesStyle::ErrorBars { err: se })
+            .with_label("SGD, digits")
+            .with_name("SGD on the digits, mean ± s.e.")
+            .with_color(2),
+    );
     p.hlines = pca_lines(&exp.covariance.pca_errors(2));
     let init_seed = exp.replicate_seed(0);
     let mut bins = error_panel(format!(
         "theory for G spectrum groups (log-width bins), seed {init_seed}"
     ));
-    for (i, b) in DIGITS_BINS.into_iter().enumerate() {
+    // Exact first; the finer binnings, which coincide with it, dashed and dotted over it.
+    let styles = [
+        SeriesStyle::Line,
+        SeriesStyle::Line,
+        SeriesStyle::Dashed,
+        SeriesStyle::Dotted,
+        SeriesStyle::Line,
+    ];
+    for (i, (b, style)) in DIGITS_BINS.into_iter().zip(styles).enumerate().rev() {
         let mut c = config.clone();
         c.data.bins = b;
         let e = c.check()?;
@@ -319,13 +336,9 @@ pub fn digits(ctx: &Ctx) -> Result<Figure> {
             None => format!("exact (G = {g})"),
         };
         bins.series.push(
-            Series::new(
-                run.trajectory.times(),
-                run.trajectory.test_errors(),
-                SeriesStyle::Line,
-            )
-            .with_label(label)
-            .with_color(i + 1),
+            Series::new(run.trajectory.times(), run.trajectory.test_errors(), style)
+                .with_label(label)
+                .with_color(i + 1),
         );
     }
     bins.hlines = pca_lines(&exp.covariance.pca_errors(2));
