@@ -207,9 +207,9 @@ fn run() -> anyhow::Result<()> {
             let sim = commands::simulate(exp.as_ref(), out, &options(*seeds))?;
             report_failures(&sim.failures);
             eprintln!(
-                "simulate ({}): {} seeds finished, {} failed, {:.0} steps/s, {:.1} s → {}",
+                "simulate ({}): {} finished, {} failed, {:.0} steps/s, {:.1} s → {}",
                 exp.kind(),
-                sim.runs.len(),
+                aedyn::plot::count(sim.runs.len(), "seed"),
                 sim.failures.len(),
                 sim.steps_per_second,
                 sim.wall_seconds,
@@ -231,9 +231,9 @@ fn run() -> anyhow::Result<()> {
             let head = exp.compared().into_iter().next().unwrap_or_default().0;
             if let Some(s) = cmp.summary(&head) {
                 eprintln!(
-                    "compare ({}): {} seeds, {head}: normalised max deviation {:.4} (mean over seeds), {:.4} (worst), {:.4} (ensemble) → {}",
+                    "compare ({}): {}, {head}: normalised max deviation {:.4} (mean over seeds), {:.4} (worst), {:.4} (ensemble) → {}",
                     exp.kind(),
-                    cmp.pairs.len(),
+                    aedyn::plot::count(cmp.pairs.len(), "seed"),
                     s.mean_over_seeds.max_norm.unwrap_or(f64::NAN),
                     s.worst_over_seeds.max_norm.unwrap_or(f64::NAN),
                     s.ensemble.max_norm.unwrap_or(f64::NAN),

@@ -308,10 +308,13 @@ pub fn width(ctx: &Ctx) -> Result<Figure> {
     let mut p = Panel::new("N", "gap to the mean-field limit at T = 8");
     p.x_log = true;
     p.y_log = true;
-    p.title = Some(format!(
-        "ReLU, config R, SGD, {} seeds: slopes {s_mse:.2}, {s_gain:.2} (N ≥ {WIDTH_FIT_FROM})",
-        SEEDS.len()
-    ));
+    p.title = Some(
+        format!(
+            "ReLU, config R, SGD, {}: slopes {s_mse:.2}, {s_gain:.2} (N ≥ {WIDTH_FIT_FROM})",
+            crate::plot::count(SEEDS.len(), "seed")
+        )
+        .replace('-', "\u{2212}"),
+    );
     let (lo, hi) = (
         gain_gap
             .iter()
@@ -387,10 +390,13 @@ pub fn step(ctx: &Ctx) -> Result<Figure> {
     let mut p = Panel::new("ε · tr Σ", "max gain error vs Riccati from M_N(0)");
     p.x_log = true;
     p.y_log = true;
-    p.title = Some(format!(
-        "ReLU, config R, N = 100 paired, antithetic: slope {slope:.2} ({} seeds)",
-        SEEDS.len()
-    ));
+    p.title = Some(
+        format!(
+            "ReLU, config R, N = 100 paired, antithetic: slope {slope:.2} ({})",
+            crate::plot::count(SEEDS.len(), "seed")
+        )
+        .replace('-', "\u{2212}"),
+    );
     p.series.push(
         Series::new(xs.clone(), errs, SeriesStyle::Markers)
             .with_label("SGD (worst block)")
