@@ -386,6 +386,7 @@ fn file_names(tables: &Tables, format: OutputFormat, runs: &[&Run]) -> Vec<Strin
             runs.iter()
                 .flat_map(|r| r.files.iter().map(|(n, _)| n.clone())),
         )
+        .chain(std::iter::once("run.toml".to_string()))
         .collect()
 }
 
