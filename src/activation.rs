@@ -599,34 +599,7 @@ impl Activation {
     }
 }
 
-/// Runs `f` with AVX-512 or AVX2 enabled on x86-64 CPUs that have them (runtime dispatch),
-/// so that the element-wise loops inlined into `f` use wide registers. No FMA is enabled
-/// and Rust never contracts `a * b + c`, so the arithmetic — and the result — is the same
-/// on every path.
-#[inline(always)]
-fn vectorised<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx2")]
-        unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        #[target_feature(enable = "avx2")]
-        unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        use std::arch::is_x86_feature_detected as has;
-        if has!("avx512f") {
-            // SAFETY: the CPU supports these features (checked just above).
-            return unsafe { with_avx512(f) };
-        }
-        if has!("avx2") {
-            // SAFETY: as above.
-            return unsafe { with_avx2(f) };
-        }
-    }
-    f()
-}
+use crate::simd::vectorised_without_fma as vectorised;
 
 impl Kernels {
     /// All-zero kernels for K units (P, Mb present iff `bias_kernels`).

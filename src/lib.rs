@@ -31,7 +31,7 @@
 //! # Ok::<(), aedyn::Error>(())
 //! ```
 //!
-//! Module dependencies point one way: `error, rng, io, provenance, resources, plot,
+//! Module dependencies point one way: `error, rng, simd, io, provenance, resources, plot,
 //! activation, spectrum, dataset` (neutral) → `base` (the model interface, trajectories, runner, comparison,
 //! config reading) → the model folders (`autoencoder`, `mean_field`, `generative`, `ntk`; no model imports
 //! another) → `registry` (the only place that names every model) → `sweep`, `commands`,
@@ -54,6 +54,7 @@ pub mod registry;
 pub mod reproduce;
 pub mod resources;
 pub mod rng;
+pub mod simd;
 pub mod spectrum;
 pub mod sweep;
 

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 const MODELS: [&str; 4] = ["autoencoder", "mean_field", "generative", "ntk"];
 const UPPER: [&str; 5] = ["registry", "sweep", "commands", "figures", "reproduce"];
-const NEUTRAL: [&str; 9] = [
+const NEUTRAL: [&str; 10] = [
     "error",
+    "simd",
     "provenance",
     "resources",
     "rng",

@@ -341,35 +341,7 @@ impl Formula for Linear {
     }
 }
 
-/// Runs `f` with the wider vector instructions of the running CPU enabled: AVX-512 or AVX2,
-/// each with FMA, on x86-64 when available. `f` and every kernel it calls must be
-/// `#[inline(always)]` to benefit. Every multiply–add is one `f64::mul_add` (correctly
-/// rounded everywhere) and every sum has a fixed order, so the results are identical on every
-/// path; only the plain path of an x86-64 CPU without FMA is slow (software `fma`).
-#[inline(always)]
-pub fn vectorised<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-        unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        use std::arch::is_x86_feature_detected as has;
-        if has!("avx512f") && has!("avx512vl") && has!("fma") {
-            // SAFETY: the CPU supports these features (checked just above).
-            return unsafe { with_avx512(f) };
-        }
-        if has!("avx2") && has!("fma") {
-            // SAFETY: as above.
-            return unsafe { with_avx2(f) };
-        }
-    }
-    f()
-}
+use crate::simd::vectorised;
 
 /// The CPU has AVX-512F and FMA.
 fn has_avx512() -> bool {

@@ -270,34 +270,7 @@ pub fn dot_axpy(acc: &mut Lanes, y: &mut [f64], a: f64, x: &[f64]) {
     *acc = ungroup([a0, a1, a2, a3]);
 }
 
-/// Runs `f` with the wider vector instructions of the running CPU enabled: AVX-512 or AVX2,
-/// each with FMA, on x86-64 when available. `f` and every kernel it calls must be
-/// `#[inline(always)]` to benefit. The arithmetic is the same on every path (see the module
-/// docs), so the results are identical with or without.
-#[inline(always)]
-pub fn vectorised<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-        unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        use std::arch::is_x86_feature_detected as has;
-        if has!("avx512f") && has!("avx512vl") && has!("fma") {
-            // SAFETY: the CPU supports these features (checked just above).
-            return unsafe { with_avx512(f) };
-        }
-        if has!("avx2") && has!("fma") {
-            // SAFETY: as above.
-            return unsafe { with_avx2(f) };
-        }
-    }
-    f()
-}
+pub use crate::simd::vectorised;
 
 #[cfg(test)]
 mod tests {
