@@ -261,13 +261,25 @@ pub fn summarise(
     k: usize,
     criteria: &Criteria,
 ) -> Summary {
-    let times = trajectory.times();
-    let errors = trajectory.test_errors();
     let overlaps: Vec<Vec<f64>> = trajectory
         .snapshots
         .iter()
         .map(|s| pc_overlaps(s, spectrum, k))
         .collect();
+    summarise_with_overlaps(trajectory, &overlaps, spectrum, k, criteria)
+}
+
+/// [`summarise`] with each snapshot's [`pc_overlaps`] already computed (`overlaps[i]` of
+/// snapshot i, K entries each).
+pub fn summarise_with_overlaps(
+    trajectory: &Trajectory,
+    overlaps: &[Vec<f64>],
+    spectrum: &Spectrum,
+    k: usize,
+    criteria: &Criteria,
+) -> Summary {
+    let times = trajectory.times();
+    let errors = trajectory.test_errors();
     let learn_times = (0..k)
         .map(|m| {
             let o: Vec<f64> = overlaps.iter().map(|o| o[m]).collect();

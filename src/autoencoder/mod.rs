@@ -36,7 +36,7 @@ use crate::plot::Figure;
 use crate::spectrum::Spectrum;
 
 pub use params::{Experiment, Params, DEFAULT_CONFIG};
-use trajectory::{order_param_columns, Trajectory};
+use trajectory::{order_param_columns, Snapshot, Trajectory};
 
 /// The model's name in `[model] kind`.
 pub const KIND: &str = "autoencoder";
@@ -77,52 +77,111 @@ pub fn trajectory_table(tr: &Trajectory, k: usize) -> Table {
 /// `time,o_1,…,o_K` ([`analysis::pc_overlaps`]: 1 when PC m is reconstructible, ≈ K/D for
 /// random weights).
 pub fn overlap_table(tr: &Trajectory, spectrum: &Spectrum, k: usize) -> Table {
+    overlaps_as_table(tr, pc_overlaps(tr, spectrum, k), k)
+}
+
+/// [`analysis::pc_overlaps`] of every snapshot.
+fn pc_overlaps(tr: &Trajectory, spectrum: &Spectrum, k: usize) -> Vec<Vec<f64>> {
+    tr.snapshots
+        .iter()
+        .map(|s| analysis::pc_overlaps(s, spectrum, k))
+        .collect()
+}
+
+/// [`overlap_table`] of overlaps already computed, one vector per snapshot.
+fn overlaps_as_table(tr: &Trajectory, overlaps: Vec<Vec<f64>>, k: usize) -> Table {
     let mut t = Table::new("time", (1..=k).map(|m| format!("o_{m}")).collect());
-    for s in &tr.snapshots {
-        t.push(s.time, analysis::pc_overlaps(s, spectrum, k));
+    for (s, o) in tr.snapshots.iter().zip(overlaps) {
+        t.push(s.time, o);
     }
     t
 }
 
 /// The per-group densities as a long table, one row per time × group:
-/// `time,group,rho_tilde,multiplicity,q_k_l…,r_k_l…,t_k_l…`.
+/// `time,group,rho_tilde,multiplicity,q_k_l…,r_k_l…,t_k_l…`. `q_G` and `t_G` are symmetric
+/// and stored once, as their upper triangles (`k ≤ l`, row-major: `q_l_k = q_k_l`); `r_G`
+/// in full.
 pub fn group_table(tr: &Trajectory, spectrum: &Spectrum, k: usize) -> Table {
-    let mut names: Vec<String> = ["group", "rho_tilde", "multiplicity"]
+    let layout = GroupLayout::new(k);
+    let rows = tr
+        .snapshots
         .iter()
-        .map(|s| s.to_string())
+        .map(|s| layout.rows(s, spectrum))
         .collect();
-    for name in ["q", "r", "t"] {
-        for a in 0..k {
-            for b in 0..k {
-                names.push(format!("{name}_{a}_{b}"));
-            }
+    layout.table(tr, rows)
+}
+
+/// The columns of [`group_table`]: the `(k, l)` entries kept of `q_G`, `r_G`, `t_G`.
+struct GroupLayout {
+    upper: Vec<(usize, usize)>,
+    full: Vec<(usize, usize)>,
+}
+
+impl GroupLayout {
+    fn new(k: usize) -> Self {
+        GroupLayout {
+            upper: (0..k).flat_map(|a| (a..k).map(move |b| (a, b))).collect(),
+            full: (0..k).flat_map(|a| (0..k).map(move |b| (a, b))).collect(),
         }
     }
-    let mut t = Table::new("time", names);
-    for s in &tr.snapshots {
-        for (g, dens) in s.groups.iter().enumerate() {
-            let mut row = vec![
-                g as f64,
-                spectrum.rho_tilde(g),
-                spectrum.groups()[g].multiplicity as f64,
-            ];
-            for m in [&dens.q, &dens.r, &dens.t] {
-                for a in 0..k {
-                    for b in 0..k {
-                        row.push(m[(a, b)]);
-                    }
-                }
-            }
-            t.push(s.time, row);
+
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = ["group", "rho_tilde", "multiplicity"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for (name, pairs) in [("q", &self.upper), ("r", &self.full), ("t", &self.upper)] {
+            names.extend(pairs.iter().map(|(a, b)| format!("{name}_{a}_{b}")));
         }
+        names
     }
-    t
+
+    /// The rows of one snapshot, one per group.
+    fn rows(&self, s: &Snapshot, spectrum: &Spectrum) -> Vec<Vec<f64>> {
+        let width = 3 + 2 * self.upper.len() + self.full.len();
+        s.groups
+            .iter()
+            .enumerate()
+            .map(|(g, dens)| {
+                let mut row = Vec::with_capacity(width);
+                row.extend([
+                    g as f64,
+                    spectrum.rho_tilde(g),
+                    spectrum.groups()[g].multiplicity as f64,
+                ]);
+                let entries = |m: &nalgebra::DMatrix<f64>, pairs: &[(usize, usize)]| {
+                    pairs.iter().map(|&(a, b)| m[(a, b)]).collect::<Vec<_>>()
+                };
+                row.extend(entries(&dens.q, &self.upper));
+                row.extend(entries(&dens.r, &self.full));
+                row.extend(entries(&dens.t, &self.upper));
+                row
+            })
+            .collect()
+    }
+
+    /// The table of every snapshot's [`Self::rows`].
+    fn table(&self, tr: &Trajectory, rows: Vec<Vec<Vec<f64>>>) -> Table {
+        let mut t = Table::new("time", self.names());
+        for (s, rows) in tr.snapshots.iter().zip(rows) {
+            for row in rows {
+                t.push(s.time, row);
+            }
+        }
+        t
+    }
 }
 
 /// The `sweep.csv` columns of a trajectory: final test error, divergence time, learning
 /// times `t_learn_m` and plateaus (see [`analysis`]).
-fn summary(tr: &Trajectory, spectrum: &Spectrum, k: usize) -> Vec<(String, f64)> {
-    let s = analysis::summarise(tr, spectrum, k, &analysis::Criteria::default());
+fn summary(
+    tr: &Trajectory,
+    overlaps: &[Vec<f64>],
+    spectrum: &Spectrum,
+    k: usize,
+) -> Vec<(String, f64)> {
+    let criteria = analysis::Criteria::default();
+    let s = analysis::summarise_with_overlaps(tr, overlaps, spectrum, k, &criteria);
     let nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
     let mut out = vec![
         ("final_test_error".to_string(), nan(s.final_test_error)),
@@ -148,24 +207,35 @@ impl Experiment {
         self.covariance.spectrum()
     }
 
-    /// The theory of replicate `seed` at the given output times; `progress(1)` at each.
+    /// The theory of replicate `seed` at the given output times; `progress(1)` at each. The
+    /// rows of the group and overlap tables are made beside the integration, on the thread
+    /// pool.
     fn theory_at(&self, seed: u64, times: &[f64], progress: Progress) -> Result<Run> {
         let init = self.initial_state(seed)?;
-        let run = self
-            .ode()?
-            .run_reporting(&init, times, self.tolerances, progress)?;
         let k = self.model.hidden;
+        let s = self.spectrum();
+        let layout = GroupLayout::new(k);
+        let (run, rows) =
+            self.ode()?
+                .run_with(&init, times, self.tolerances, progress, |snapshot| {
+                    (
+                        layout.rows(snapshot, s),
+                        analysis::pc_overlaps(snapshot, s, k),
+                    )
+                })?;
         let tr = run.trajectory;
+        let (groups, overlaps): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
+        let summary = summary(&tr, &overlaps, s, k);
         Ok(Run {
             seed,
             table: trajectory_table(&tr, k),
             extra: vec![
-                ("groups".into(), group_table(&tr, self.spectrum(), k)),
-                ("overlaps".into(), overlap_table(&tr, self.spectrum(), k)),
+                ("groups".into(), layout.table(&tr, groups)),
+                ("overlaps".into(), overlaps_as_table(&tr, overlaps, k)),
             ],
             files: Vec::new(),
             record: json!({ "integrator": run.stats }),
-            summary: summary(&tr, self.spectrum(), k),
+            summary,
             payload: Payload::new(tr),
         })
     }
@@ -286,12 +356,17 @@ impl Dynamics for Experiment {
                 .collect(),
         };
         let csv = |m: &nalgebra::DMatrix<f64>| crate::io::matrix_csv(m).into_bytes();
+        let overlaps = pc_overlaps(&r.trajectory, s, k);
         Ok(Run {
             seed,
             table: trajectory_table(&r.trajectory, k),
+            summary: summary(&r.trajectory, &overlaps, s, k),
             extra: vec![
                 ("groups".into(), group_table(&r.trajectory, s, k)),
-                ("overlaps".into(), overlap_table(&r.trajectory, s, k)),
+                (
+                    "overlaps".into(),
+                    overlaps_as_table(&r.trajectory, overlaps, k),
+                ),
                 ("init/groups0".into(), group_table(&first, s, k)),
             ],
             files: vec![
@@ -299,7 +374,6 @@ impl Dynamics for Experiment {
                 (format!("init/V0_seed{seed}.csv"), csv(&r.v0)),
             ],
             record: json!({ "steps": r.steps }),
-            summary: summary(&r.trajectory, s, k),
             payload: Payload::new(r),
         })
     }
@@ -352,5 +426,46 @@ impl Dynamics for Experiment {
                 f64::NAN,
             ),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `groups.csv` holds the upper triangles of the symmetric `q_G`, `t_G` and all of
+    /// `r_G`, each entry in its named column, for the theory's own snapshots.
+    #[test]
+    fn group_table_keeps_each_entry_once() {
+        let mut params = Params::default();
+        params.output.t_max = 5.0;
+        params.output.points = 3;
+        let exp = params.check().unwrap();
+        let run = exp.theory(exp.replicate_seed(0), &|_| {}).unwrap();
+        let tr: &Trajectory = run.payload.get().unwrap();
+        let k = exp.model.hidden;
+        let table = group_table(tr, exp.spectrum(), k);
+        assert_eq!(table.names.len(), 3 + k * (k + 1) + k * k);
+        assert_eq!(
+            &run.extra[0].1, &table,
+            "the table made beside the integration"
+        );
+        assert!(table.position("q_1_0").is_none() && table.position("t_1_0").is_none());
+        let groups = tr.snapshots[0].groups.len();
+        assert_eq!(table.len(), tr.snapshots.len() * groups);
+        for (i, row) in table.rows.iter().enumerate() {
+            let (s, g) = (&tr.snapshots[i / groups], i % groups);
+            assert_eq!(table.index[i], s.time);
+            let dens = &s.groups[g];
+            for a in 0..k {
+                for b in 0..k {
+                    let at = |name: &str| row[table.position(name).unwrap()];
+                    let (lo, hi) = (a.min(b), a.max(b));
+                    assert_eq!(at(&format!("q_{lo}_{hi}")), dens.q[(a, b)]);
+                    assert_eq!(at(&format!("t_{lo}_{hi}")), dens.t[(a, b)]);
+                    assert_eq!(at(&format!("r_{a}_{b}")), dens.r[(a, b)]);
+                }
+            }
+        }
     }
 }

@@ -74,21 +74,24 @@ const EXACT_INTEGER: f64 = 9.007_199_254_740_992e15;
 /// Append one CSV cell: integers as integers (steps, indices, counts), other values as the
 /// shortest decimal that reads back to the same f64 (exactly Rust's `{:?}` text: decimal
 /// notation for 1e-4 ≤ |v| < 1e16, else `d.ddde±x`); empty for `NaN`. Integers and
-/// shortest digits come from `itoa` and `ryu`, many times faster than `core::fmt`.
+/// shortest digits come from `itoa` and `zmij` (`ryu` for |v| ≥ 1e16, where `zmij` writes
+/// `e+16`), many times faster than `core::fmt`; `zmij` takes ≈ 30 % less time than `ryu`
+/// on the 17-digit values of the theory tables.
 pub fn push_cell(out: &mut String, v: f64) {
     if v.is_nan() {
         return;
     }
-    if v.fract() == 0.0 && v.abs() < EXACT_INTEGER {
+    // `v as i64` truncates (saturating): an integer test without a `trunc` call
+    if v.abs() < EXACT_INTEGER && (v as i64) as f64 == v {
         out.push_str(itoa::Buffer::new().format(v as i64));
     } else if short_exact_decimal(v) {
         // where two shortest decimals are equally close (v's exact decimal is one digit
-        // longer, ending in 5) ryu rounds the tie to even, `{:?}` (the format this writer has
+        // longer, ending in 5) ryu and zmij round the tie to even, `{:?}` (the format this writer has
         // always had) up. Such values are rare: leave them to `{:?}`.
         let _ = write!(out, "{v:?}");
     } else if (1e-5..1e-4).contains(&v.abs()) {
-        // ryu writes these as `0.0000ddd`, `{:?}` as `d.ddde-5` (the same shortest digits)
-        let mut buf = ryu::Buffer::new();
+        // zmij writes these as `0.0000ddd`, `{:?}` as `d.ddde-5` (the same shortest digits)
+        let mut buf = zmij::Buffer::new();
         let text = buf.format(v);
         let (sign, rest) = text.split_at(usize::from(v < 0.0));
         let digits = &rest["0.0000".len()..];
@@ -99,6 +102,8 @@ pub fn push_cell(out: &mut String, v: f64) {
             out.push_str(&digits[1..]);
         }
         out.push_str("e-5");
+    } else if v.abs() < 1e16 {
+        out.push_str(zmij::Buffer::new().format(v));
     } else {
         out.push_str(ryu::Buffer::new().format(v));
     }
@@ -188,60 +193,106 @@ pub fn csv(tables: &[(Option<u64>, &Table)]) -> String {
     String::from_utf8(out).expect("CSV text is UTF-8")
 }
 
-/// [`csv`], written line by line to `w` (wrap a file in a `BufWriter`).
+/// Cells formatted per parallel task of [`csv_to`]: large enough to amortise a task and its
+/// memo, small enough that a few batches of them bound the text held in memory (≈ 1.5 MB).
+const CSV_TASK_CELLS: usize = 1 << 13;
+
+/// [`csv`], written to `w` (wrap a file in a `BufWriter`). The rows are formatted in
+/// parallel blocks (rayon), each with its own [`CellMemo`], and written in order while the
+/// next batch is formatted: the text is the same as one formatter's, whatever the thread
+/// count.
 pub fn csv_to(w: &mut dyn std::io::Write, tables: &[(Option<u64>, &Table)]) -> std::io::Result<()> {
+    use rayon::prelude::*;
     let Some((_, first)) = tables.first() else {
         return Ok(());
     };
     let with_seed = tables.iter().any(|(s, _)| s.is_some());
-    let mut line = String::with_capacity(64 + (first.names.len() + 2) * 24);
-    let mut memo = CellMemo::new();
+    let mut header = String::new();
     if with_seed {
-        line.push_str("seed,");
+        header.push_str("seed,");
     }
-    line.push_str(&first.index_name);
+    header.push_str(&first.index_name);
     for n in &first.names {
-        line.push(',');
-        line.push_str(n);
+        header.push(',');
+        header.push_str(n);
     }
-    line.push('\n');
-    w.write_all(line.as_bytes())?;
-    for (seed, t) in tables {
-        debug_assert_eq!(
-            t.names, first.names,
-            "tables of one CSV share their columns"
-        );
-        for (i, row) in t.index.iter().zip(&t.rows) {
-            line.clear();
-            if with_seed {
-                if let Some(s) = seed {
-                    line.push_str(itoa::Buffer::new().format(*s));
-                }
-                line.push(',');
+    header.push('\n');
+    w.write_all(header.as_bytes())?;
+    let rows: Vec<(Option<u64>, f64, &[f64])> = tables
+        .iter()
+        .flat_map(|(seed, t)| {
+            debug_assert_eq!(
+                t.names, first.names,
+                "tables of one CSV share their columns"
+            );
+            t.index
+                .iter()
+                .zip(&t.rows)
+                .map(move |(i, r)| (*seed, *i, r.as_slice()))
+        })
+        .collect();
+    let task_rows = (CSV_TASK_CELLS / (first.names.len() + 2)).max(1);
+    let tasks = 4 * rayon::current_num_threads();
+    // two sets of text buffers, reused: one being written while the other is filled (fresh
+    // megabyte buffers would cost a page fault per 4 KiB of text)
+    let mut filling = vec![String::new(); tasks];
+    let mut writing = vec![String::new(); tasks];
+    let mut used = 0;
+    for block in rows.chunks(task_rows * tasks) {
+        let count = block.len().div_ceil(task_rows);
+        rayon::in_place_scope(|s| {
+            s.spawn(|_| {
+                filling
+                    .par_iter_mut()
+                    .zip(block.par_chunks(task_rows))
+                    .for_each(|(text, chunk)| csv_rows(text, chunk, with_seed));
+            });
+            writing[..used]
+                .iter()
+                .try_for_each(|t| w.write_all(t.as_bytes()))
+        })?;
+        std::mem::swap(&mut filling, &mut writing);
+        used = count;
+    }
+    writing[..used]
+        .iter()
+        .try_for_each(|t| w.write_all(t.as_bytes()))
+}
+
+/// The CSV lines of `rows` (seed, index, values) into `text` (cleared first), one
+/// [`CellMemo`] for the block.
+fn csv_rows(text: &mut String, rows: &[(Option<u64>, f64, &[f64])], with_seed: bool) {
+    text.clear();
+    let mut memo = CellMemo::new();
+    for (seed, i, row) in rows {
+        if with_seed {
+            if let Some(s) = seed {
+                text.push_str(itoa::Buffer::new().format(*s));
             }
-            memo.push(&mut line, *i);
-            for v in row {
-                line.push(',');
-                memo.push(&mut line, *v);
-            }
-            line.push('\n');
-            w.write_all(line.as_bytes())?;
+            text.push(',');
         }
+        memo.push(text, *i);
+        for v in *row {
+            text.push(',');
+            memo.push(text, *v);
+        }
+        text.push('\n');
     }
-    Ok(())
 }
 
 /// Entries of [`CellMemo`] (a power of two: 4096 slots of at most 24 bytes of text).
 const CELL_MEMO_SIZE: usize = 4096;
 
-/// [`push_cell`] with a direct-mapped memo of the last text written for each value (keyed by
-/// its bits, one slot per hash): a value that recurs within a few rows — the mirrored
-/// entries of symmetric matrices, such as a group's `q_a_b = q_b_a`, or the time and the
-/// group columns repeated on every group row — is formatted once. The text is
-/// [`push_cell`]'s by construction; a collision only costs a fresh formatting.
+/// [`push_cell`] with a direct-mapped memo of where the text of each value was last
+/// written in the same output (keyed by its bits, one slot per hash): a value that recurs
+/// within a few rows — the mirrored entries of symmetric matrices, such as a group's
+/// `q_a_b = q_b_a`, or the time and the group columns repeated on every group row — is
+/// formatted once and copied from its earlier text. The text is [`push_cell`]'s by
+/// construction; a collision only costs a fresh formatting. One memo serves one growing
+/// `String` (the offsets point into it).
 struct CellMemo {
     keys: Vec<u64>,
-    texts: Vec<String>,
+    spans: Vec<(u32, u32)>,
 }
 
 impl CellMemo {
@@ -249,7 +300,7 @@ impl CellMemo {
         Self {
             // a NaN's bits: never a key, since NaN cells are empty and not memoised
             keys: vec![u64::MAX; CELL_MEMO_SIZE],
-            texts: vec![String::new(); CELL_MEMO_SIZE],
+            spans: vec![(0, 0); CELL_MEMO_SIZE],
         }
     }
 
@@ -261,16 +312,18 @@ impl CellMemo {
         // Fibonacci hashing: the top bits of bits·2⁶⁴/φ
         let slot = (bits.wrapping_mul(0x9e37_79b9_7f4a_7c15)
             >> (64 - CELL_MEMO_SIZE.trailing_zeros())) as usize;
-        let text = &mut self.texts[slot];
         if self.keys[slot] == bits {
-            out.push_str(text);
+            let (start, end) = self.spans[slot];
+            out.extend_from_within(start as usize..end as usize);
             return;
         }
         let start = out.len();
         push_cell(out, v);
-        text.clear();
-        text.push_str(&out[start..]);
-        self.keys[slot] = bits;
+        // texts beyond 4 GiB are not memoised (the offsets are 32-bit)
+        if let (Ok(s), Ok(e)) = (u32::try_from(start), u32::try_from(out.len())) {
+            self.keys[slot] = bits;
+            self.spans[slot] = (s, e);
+        }
     }
 }
 
@@ -347,6 +400,50 @@ mod tests {
         assert!(t.last("lambda_min").unwrap().is_nan());
         let plain = csv(&[(None, &t)]);
         assert!(plain.starts_with("step,loss,lambda_min\n0,1.5,0.25\n"));
+    }
+
+    /// The parallel writer (blocks of rows on the pool, several batches, memoised cells)
+    /// gives the text of the plain one-cell-at-a-time formatting.
+    #[test]
+    fn parallel_csv_equals_serial_formatting() {
+        use rand::{Rng as _, SeedableRng as _};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(3);
+        let names: Vec<String> = (0..37).map(|j| format!("c{j}")).collect();
+        let mut a = Table::new("time", names.clone());
+        let mut b = Table::new("time", names);
+        // enough rows for many tasks and batches; repeated values exercise the memo
+        for i in 0..(40 * CSV_TASK_CELLS / 37) {
+            let row: Vec<f64> = (0..37)
+                .map(|j| match j % 4 {
+                    0 => (i / 7) as f64 * 0.1,
+                    1 => f64::NAN,
+                    _ => rng.random::<f64>() * 10f64.powi(rng.random_range(-20..20)),
+                })
+                .collect();
+            a.push(i as f64 * 0.5, row.clone());
+            b.push(i as f64, row.iter().map(|v| -v).collect());
+        }
+        let mut serial = String::from("seed,time");
+        for n in &a.names {
+            serial.push(',');
+            serial.push_str(n);
+        }
+        serial.push('\n');
+        for (seed, t) in [(Some(1), &a), (None, &b)] {
+            for (i, row) in t.index.iter().zip(&t.rows) {
+                if let Some(s) = seed {
+                    serial.push_str(&s.to_string());
+                }
+                serial.push(',');
+                push_cell(&mut serial, *i);
+                for v in row {
+                    serial.push(',');
+                    push_cell(&mut serial, *v);
+                }
+                serial.push('\n');
+            }
+        }
+        assert_eq!(csv(&[(Some(1), &a), (None, &b)]), serial);
     }
 
     #[test]

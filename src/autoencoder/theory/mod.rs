@@ -470,8 +470,7 @@ impl Theory {
         self.run_reporting(init, times, tol, &|_| {})
     }
 
-    /// [`Self::run`], calling `progress(1)` at each output time (a progress bar; a caller
-    /// can stop the integration there).
+    /// [`Self::run`], calling `progress(1)` at each output time (a progress bar).
     pub fn run_reporting(
         &self,
         init: &InitialState,
@@ -479,11 +478,52 @@ impl Theory {
         tol: Tolerances,
         progress: crate::base::Progress,
     ) -> Result<TheoryRun> {
+        Ok(self.run_with(init, times, tol, progress, |_| ())?.0)
+    }
+
+    /// [`Self::run_reporting`], also returning `each(snapshot)` of every snapshot (e.g. the
+    /// rows of a table made of it).
+    ///
+    /// The snapshots, and `each` of them, are computed on the thread pool while the
+    /// integration goes on (the integration itself is sequential). As when they were
+    /// computed in line, the first failing snapshot is the error (a `Diverged` at its
+    /// time), before any later failure of the integration.
+    pub fn run_with<R: Send>(
+        &self,
+        init: &InitialState,
+        times: &[f64],
+        tol: Tolerances,
+        progress: crate::base::Progress,
+        each: impl Fn(&Snapshot) -> R + Sync,
+    ) -> Result<(TheoryRun, Vec<R>)> {
         let y0 = self.pack(init)?;
-        let mut trajectory = Trajectory::default();
         let rhs = |y: &DVector<f64>, dy: &mut DVector<f64>| self.rhs(y, dy);
-        let stats = integrator::integrate(&rhs, y0, times, tol, |t, y| {
-            let s = self.snapshot(t, y).map_err(|e| match e {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let each = &each;
+        let stats = rayon::in_place_scope(|scope| {
+            let mut index = 0;
+            integrator::integrate(&rhs, y0, times, tol, |t, y| {
+                let (i, y, sender) = (index, y.clone(), sender.clone());
+                scope.spawn(move |_| {
+                    let done = self.snapshot(t, &y).map(|s| {
+                        let r = each(&s);
+                        (s, r)
+                    });
+                    // the receiver outlives the scope: the send cannot fail
+                    let _ = sender.send((i, t, done));
+                });
+                index += 1;
+                progress(1);
+                Ok(())
+            })
+        });
+        drop(sender);
+        let mut done: Vec<_> = receiver.into_iter().collect();
+        done.sort_by_key(|(i, _, _)| *i);
+        let mut trajectory = Trajectory::default();
+        let mut results = Vec::with_capacity(done.len());
+        for (_, t, result) in done {
+            let (snapshot, r) = result.map_err(|e| match e {
                 Error::InvalidState(detail) => Error::Diverged {
                     what: "theory".into(),
                     time: t,
@@ -491,10 +531,13 @@ impl Theory {
                 },
                 e => e,
             })?;
-            trajectory.snapshots.push(s);
-            progress(1);
-            Ok(())
-        })?;
-        Ok(TheoryRun { trajectory, stats })
+            trajectory.snapshots.push(snapshot);
+            results.push(r);
+        }
+        let run = TheoryRun {
+            trajectory,
+            stats: stats?,
+        };
+        Ok((run, results))
     }
 }
