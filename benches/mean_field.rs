@@ -1,9 +1,10 @@
 //! Mean-field benchmarks (issue #7). Run with `cargo bench --bench mean_field`.
 //!
 //! * particle-solver velocity evaluation and one RK4 step (4 evaluations) at P = 2000,
-//!   d = 50 (config R's spectrum), erf and ReLU. Cost O(P²d): each pair once, ≈ 1.2 GFLOP of
-//!   GEMM (the upper block triangles of G and Bm, 0.4 GFLOP; `[Kss | γ²G∘Kdd]·[Θ; ΘΣ]` and
-//!   its transpose, 0.8 GFLOP) plus P²/2 kernel evaluations; row tiles in parallel. Run with
+//!   d = 50 (config R's spectrum), erf and ReLU. Cost O(P²d): each pair once, ≈ 0.84 GFLOP of
+//!   GEMM (the upper block triangle of G, 0.2 GFLOP, and of Bm's correction off the bulk
+//!   eigenvalue, 0.08; `(Kss + κ*H)·Θ + H·E` and its transpose, 0.56) plus P²/2 kernel
+//!   evaluations; row tiles in parallel. Run with
 //!   `RAYON_NUM_THREADS=1` for the one-thread figure, next to
 //!   `OPENBLAS_NUM_THREADS=1 python3 benches/baselines/mean_field_numpy.py` (same θ shape,
 //!   spectrum and formula, plain numpy).

@@ -6,13 +6,14 @@
 //!
 //! `G = ΘΘᵀ`, `Bm = γ²ΘΣΘᵀ`, `Kss` and `Kdd` are symmetric and `Kds_qp` differs from `Kds_pq`
 //! only by a per-particle factor, so only the upper block triangle is formed: row tile
-//! `[r0, r0 + TILE)` (one parallel task) takes the columns `q ≥ r0`. A column chunk of `G` and `Bm` comes from two
-//! small GEMMs (the `gemm` crate, one thread), its kernels are evaluated in place, and two more
-//! GEMMs add `[Kss | γ²G∘Kdd]·[Θ; ΘΣ]` to the tile's rows and, off the diagonal block, the
-//! transposed products to the rows `q` (kept per tile and added in tile order, so the result does
-//! not depend on the thread count). The closed-form kernels (erf, ReLU, linear) run lane-wise
-//! with a branch-free [`asin`], under AVX-512 or AVX2 + FMA when the CPU has them
-//! ([`vectorised`]).
+//! `[r0, r0 + TILE)` (one parallel task) takes the columns `q ≥ r0`. A column chunk of `G` and
+//! `Bm` comes from small GEMMs (the `gemm` crate, one thread), its kernels are evaluated in
+//! place, and more GEMMs add `(Kss + κ*H)·Θ + H·E` (`H = γ²G∘Kdd`, `E = Θ(Σ − κ*)` with the
+//! reference eigenvalue κ*, see [`pair_sums`]) to the tile's rows and, off the diagonal block,
+//! the transposed products to the rows `q` (kept per tile and added in tile order, so the
+//! result does not depend on the thread count). The closed-form kernels (erf, ReLU, linear)
+//! run lane-wise with a branch-free [`asin`], under AVX-512 or AVX2 + FMA when the CPU has
+//! them ([`vectorised`]).
 
 use nalgebra::DMatrix;
 use rayon::prelude::*;
@@ -21,7 +22,7 @@ use super::kernels::{MfKernels, RowPath, TWO_OVER_PI, ZERO_VARIANCE, Z_CLIP};
 use super::particles::TILE;
 
 /// Columns per chunk: the chunk's `G` and `Bm` blocks (2·TILE·CHUNK values) stay in L2.
-const CHUNK: usize = 512;
+const CHUNK: usize = 256;
 /// Independent accumulators of a kernel row's sum (one AVX-512 register).
 const LANES: usize = 8;
 /// 1/(2π).
@@ -58,23 +59,32 @@ const Q_S: [f64; 4] = [
 /// with fdlibm's rational `R` on `t ∈ [0, ¼]` in both branches; relative error ≤ 1e-15
 /// (`tests::ASIN_REL_ERROR`). The same operations on one lane ([`f64`]) and on eight, so both
 /// give the same bits.
+///
+/// When no lane exceeds ½ (small correlations, the common case) the reflected branch and its
+/// square root are skipped: the same bits, since every lane takes the first branch anyway.
 #[inline(always)]
 fn asin<L: Lane>(x: L) -> L {
     let ax = x.abs();
     let half = L::splat(0.5);
+    let rational = |t: L, y: L| {
+        let horner = |c: &[f64]| {
+            c.iter()
+                .rev()
+                .skip(1)
+                .fold(L::splat(c[c.len() - 1]), |h, &ci| {
+                    h.mul_add(t, L::splat(ci))
+                })
+        };
+        let p = t * horner(&P_S);
+        let q = horner(&Q_S).mul_add(t, L::splat(1.0));
+        y.mul_add(p / q, y)
+    };
+    if !ax.any_gt(half) {
+        return rational(ax * ax, ax).with_sign_of(x);
+    }
     let t = ax.gt_select(half, half * (L::splat(1.0) - ax), ax * ax);
     let y = ax.gt_select(half, t.sqrt(), ax);
-    let horner = |c: &[f64]| {
-        c.iter()
-            .rev()
-            .skip(1)
-            .fold(L::splat(c[c.len() - 1]), |h, &ci| {
-                h.mul_add(t, L::splat(ci))
-            })
-    };
-    let p = t * horner(&P_S);
-    let q = horner(&Q_S).mul_add(t, L::splat(1.0));
-    let s = y.mul_add(p / q, y);
+    let s = rational(t, y);
     let big = L::splat(-2.0).mul_add(s, L::splat(PIO2_HI)) + L::splat(PIO2_LO);
     ax.gt_select(half, big, s).with_sign_of(x)
 }
@@ -99,6 +109,8 @@ trait Lane:
     fn max0(self) -> Self;
     /// `if self > other { x } else { y }`.
     fn gt_select(self, other: Self, x: Self, y: Self) -> Self;
+    /// Some lane of `self` exceeds its lane of `other`.
+    fn any_gt(self, other: Self) -> bool;
     /// `self` (≥ +0) with the sign of `x`.
     fn with_sign_of(self, x: Self) -> Self;
 }
@@ -135,6 +147,10 @@ impl Lane for f64 {
         } else {
             y
         }
+    }
+    #[inline(always)]
+    fn any_gt(self, other: Self) -> bool {
+        self > other
     }
     #[inline(always)]
     fn with_sign_of(self, x: Self) -> Self {
@@ -210,6 +226,10 @@ mod wide {
             }
         }
         #[inline(always)]
+        fn any_gt(self, other: Self) -> bool {
+            unsafe { _mm512_cmp_pd_mask::<_CMP_GT_OQ>(self.0, other.0) != 0 }
+        }
+        #[inline(always)]
         fn with_sign_of(self, x: Self) -> Self {
             unsafe {
                 let sign = _mm512_and_si512(_mm512_castpd_si512(x.0), _mm512_set1_epi64(i64::MIN));
@@ -239,12 +259,13 @@ mod wide {
         assert!(b.len() == n && uq.len() == n && wq.len() == n && rev.len() == n);
         let split = n - n % LANES;
         let mut acc = _mm512_setzero_pd();
+        let k = _mm512_set1_pd(f.kstar());
         for c in (0..split).step_by(LANES) {
             // SAFETY: c + LANES ≤ n, the length of every slice (asserted above).
             unsafe {
                 let ld = |s: &[f64]| F64x8(_mm512_loadu_pd(s.as_ptr().add(c)));
                 let [ss, dd, fwd, back] = f.eval(ld(g), ld(b), ld(uq), ld(wq));
-                _mm512_storeu_pd(b.as_mut_ptr().add(c), ss.0);
+                _mm512_storeu_pd(b.as_mut_ptr().add(c), _mm512_fmadd_pd(k, dd.0, ss.0));
                 _mm512_storeu_pd(g.as_mut_ptr().add(c), dd.0);
                 acc = _mm512_add_pd(acc, fwd.0);
                 let r = rev.as_mut_ptr().add(c);
@@ -267,9 +288,11 @@ mod wide {
 }
 
 /// The pair formula of a kernel row: `eval(g, b, u_q, w_q) = [Kss, γ²G·Kdd, γ²G·Kds_iq,
-/// γ²G·Kds_qi]` lane-wise (row particle `i` fixed).
+/// γ²G·Kds_qi]` lane-wise (row particle `i` fixed); `kstar` the reference eigenvalue κ*
+/// ([`pair_sums`]).
 trait Formula {
     fn eval<L: Lane>(&self, g: L, b: L, uq: L, wq: L) -> [L; 4];
+    fn kstar(&self) -> f64;
 }
 
 /// erf (docs/mean-field.md §2.2): `z = b/√((1+a)(1+a'))`, `c = √(1−z²)`; `Kss = (2/π) asin z`,
@@ -277,11 +300,16 @@ trait Formula {
 /// `w = 1/(1+a)`.
 struct Erf {
     g2: f64,
+    kstar: f64,
     ui: f64,
     wi: f64,
 }
 
 impl Formula for Erf {
+    #[inline(always)]
+    fn kstar(&self) -> f64 {
+        self.kstar
+    }
     #[inline(always)]
     fn eval<L: Lane>(&self, g: L, b: L, uq: L, wq: L) -> [L; 4] {
         let gg = L::splat(self.g2) * g;
@@ -304,11 +332,16 @@ impl Formula for Erf {
 /// `Kds_iq = w/(2π a_i)`. `u = a`, `w = 1/a` (0 below ZERO_VARIANCE).
 struct Relu {
     g2: f64,
+    kstar: f64,
     ai: f64,
     iai: f64,
 }
 
 impl Formula for Relu {
+    #[inline(always)]
+    fn kstar(&self) -> f64 {
+        self.kstar
+    }
     #[inline(always)]
     fn eval<L: Lane>(&self, g: L, b: L, aq: L, iaq: L) -> [L; 4] {
         let gg = L::splat(self.g2) * g;
@@ -331,9 +364,14 @@ impl Formula for Relu {
 /// Linear (§2.2): `Kss = b`, `Kdd = 1`, `Kds = 0`.
 struct Linear {
     g2: f64,
+    kstar: f64,
 }
 
 impl Formula for Linear {
+    #[inline(always)]
+    fn kstar(&self) -> f64 {
+        self.kstar
+    }
     #[inline(always)]
     fn eval<L: Lane>(&self, g: L, b: L, _: L, _: L) -> [L; 4] {
         let zero = L::splat(0.0);
@@ -377,7 +415,8 @@ impl Singles {
     }
 }
 
-/// One kernel row `i` over the columns of a chunk: in place `b ← Kss`, `g ← γ²G∘Kdd`;
+/// One kernel row `i` over the columns of a chunk: in place `g ← H = γ²G∘Kdd`,
+/// `b ← Kss + κ*·H` (κ* the reference eigenvalue, see [`pair_sums`]);
 /// `rev[q] += γ² G_iq Kds_qi`; returns `Σ_q γ² G_iq Kds_iq`, summed in [`LANES`] lanes (column
 /// `q` in lane `q mod LANES`), then pairwise, then the tail: a fixed order.
 #[inline(always)]
@@ -401,7 +440,7 @@ fn row_lanes<F: Formula>(
     {
         for l in 0..LANES {
             let [ss, dd, fwd, back] = f.eval(gc[l], bc[l], uc[l], wc[l]);
-            bc[l] = ss;
+            bc[l] = f.kstar().mul_add(dd, ss);
             gc[l] = dd;
             acc[l] += fwd;
             rc[l] += back;
@@ -432,7 +471,7 @@ fn finish_row<F: Formula>(
     let mut tail = 0.0;
     for ((((gv, bv), &u), &w), rv) in g.iter_mut().zip(b).zip(uq).zip(wq).zip(rev) {
         let [ss, dd, fwd, back] = f.eval(*gv, *bv, u, w);
-        *bv = ss;
+        *bv = f.kstar().mul_add(dd, ss);
         *gv = dd;
         tail += fwd;
         *rv += back;
@@ -482,13 +521,14 @@ fn kernel_row(
     wq: &[f64],
     rev: &mut [f64],
 ) -> f64 {
-    let g2 = inputs.g2;
+    let (g2, kstar) = (inputs.g2, inputs.kstar);
     match inputs.path {
-        RowPath::Erf => row(wide, &Erf { g2, ui, wi }, g, b, uq, wq, rev),
+        RowPath::Erf => row(wide, &Erf { g2, kstar, ui, wi }, g, b, uq, wq, rev),
         RowPath::Relu => row(
             wide,
             &Relu {
                 g2,
+                kstar,
                 ai: ui,
                 iai: wi,
             },
@@ -498,14 +538,15 @@ fn kernel_row(
             wq,
             rev,
         ),
-        RowPath::Linear => row(wide, &Linear { g2 }, g, b, uq, wq, rev),
+        RowPath::Linear => row(wide, &Linear { g2, kstar }, g, b, uq, wq, rev),
         RowPath::Quadrature => {
             let mut fwd = 0.0;
             for (((gv, bv), &aq), rv) in g.iter_mut().zip(b.iter_mut()).zip(uq).zip(rev) {
                 let (k, ds_back) = inputs.kernels.pair_both(ui, aq, *bv);
                 let gg = g2 * *gv;
-                *bv = k.ss;
-                *gv = gg * k.dd;
+                let h = gg * k.dd;
+                *bv = kstar.mul_add(h, k.ss);
+                *gv = h;
                 fwd += gg * k.ds;
                 *rv += gg * ds_back;
             }
@@ -588,8 +629,13 @@ struct Inputs<'a> {
     kernels: &'a MfKernels,
     path: RowPath,
     g2: f64,
+    /// The reference eigenvalue κ* (see [`pair_sums`]).
+    kstar: f64,
+    /// Θ with its columns reordered: the `d1` columns of κ_j ≠ κ* first (P×d, column-major).
     theta: &'a [f64],
-    s: &'a [f64],
+    /// `E = Θ_{:, <d1} diag(κ_j − κ*)` (P×d1, column-major).
+    e: &'a [f64],
+    d1: usize,
     a: &'a [f64],
     singles: Singles,
     p: usize,
@@ -600,7 +646,9 @@ struct Inputs<'a> {
 
 impl Inputs<'_> {
     /// Row tile `t`: its diagonal block, then the chunks of the columns to its right.
-    fn tile(&self, t: usize) -> TileSums {
+    /// `blocks` holds the `G` and `Bm` blocks of a chunk, reused from tile to tile (fresh
+    /// ones cost their page faults every time).
+    fn tile(&self, t: usize, blocks: &mut (Vec<f64>, Vec<f64>)) -> TileSums {
         let (p, d) = (self.p, self.d);
         let r0 = t * TILE;
         let len = TILE.min(p - r0);
@@ -612,8 +660,10 @@ impl Inputs<'_> {
             cols: vec![0.0; width * d],
             cds: vec![0.0; width],
         };
-        let mut g = vec![0.0; len * CHUNK.max(len)];
-        let mut b = vec![0.0; len * CHUNK.max(len)];
+        let size = len * CHUNK.max(len);
+        blocks.0.resize(size, 0.0);
+        blocks.1.resize(size, 0.0);
+        let (g, b) = (&mut blocks.0, &mut blocks.1);
         let mut scratch = vec![0.0; len];
         let theta_rows = |off| View {
             data: self.theta,
@@ -621,18 +671,20 @@ impl Inputs<'_> {
             rs: 1,
             cs: p,
         };
-        let s_rows = |off| View {
-            data: self.s,
+        let e_rows = |off| View {
+            data: self.e,
             off,
             rs: 1,
             cs: p,
         };
+        let d1 = self.d1;
         let chunks = std::iter::once((r0, len))
             .chain((right..p).step_by(CHUNK).map(|c| (c, CHUNK.min(p - c))));
         for (c0, cw) in chunks {
             let diagonal = c0 == r0;
             let (g, b) = (&mut g[..len * cw], &mut b[..len * cw]);
-            // G = Θ_t Θ_cᵀ, Bm = γ² (ΘΣ)_t Θ_cᵀ, row-major len×cw.
+            // G = Θ_t Θ_cᵀ, Bm = γ²κ* G + γ² E_t (Θ_{:, <d1})_cᵀ = γ² (ΘΣ)_t Θ_cᵀ, row-major
+            // len×cw.
             let theta_t = View {
                 data: self.theta,
                 off: c0,
@@ -648,12 +700,16 @@ impl Inputs<'_> {
                 theta_t,
                 1.0,
             );
+            let scale = self.g2 * self.kstar;
+            for (bv, gv) in b.iter_mut().zip(g.iter()) {
+                *bv = scale * gv;
+            }
             matmul(
-                (len, cw, d),
+                (len, cw, d1),
                 b,
                 (0, cw, 1),
-                false,
-                s_rows(r0),
+                true,
+                e_rows(r0),
                 theta_t,
                 self.g2,
             );
@@ -683,7 +739,7 @@ impl Inputs<'_> {
                     }
                 },
             );
-            // rows += Kss·Θ_c + (γ²G∘Kdd)·(ΘΣ)_c
+            // rows += (Kss + κ*H)·Θ_c + H·E_c (H = γ²G∘Kdd; E's columns are Θ's first d1)
             let kss = View {
                 data: b,
                 off: 0,
@@ -701,9 +757,17 @@ impl Inputs<'_> {
                 theta_rows(c0),
                 1.0,
             );
-            matmul((len, d, cw), &mut sums.rows, at, true, kdd, s_rows(c0), 1.0);
+            matmul(
+                (len, d1, cw),
+                &mut sums.rows,
+                at,
+                true,
+                kdd,
+                e_rows(c0),
+                1.0,
+            );
             if !diagonal {
-                // cols[c] += Kssᵀ·Θ_t + (γ²G∘Kdd)ᵀ·(ΘΣ)_t
+                // cols[c] += (Kss + κ*H)ᵀ·Θ_t + Hᵀ·E_t
                 let (kss_t, kdd_t) = (
                     View {
                         rs: 1,
@@ -727,12 +791,12 @@ impl Inputs<'_> {
                     1.0,
                 );
                 matmul(
-                    (cw, d, len),
+                    (cw, d1, len),
                     &mut sums.cols,
                     at,
                     true,
                     kdd_t,
-                    s_rows(r0),
+                    e_rows(r0),
                     1.0,
                 );
             }
@@ -742,22 +806,43 @@ impl Inputs<'_> {
 }
 
 /// The pair sums `(W, r)` of all particles (module docs): `W` P×d, `r` of length P. `theta`
-/// holds Θ, `s` ΘΣ, `a` the variances `a_p = γ²θ_pᵀΣθ_p`.
+/// holds Θ, `kappa` the eigenvalues of the diagonal Σ, `a` the variances `a_p = γ²θ_pᵀΣθ_p`.
+///
+/// With a reference eigenvalue κ* (the most frequent, e.g. a bulk's) and `E = Θ(Σ − κ*)`,
+/// whose columns vanish where κ_j = κ*:
+///
+/// ```text
+/// Bm = γ²κ* G + γ² E Θᵀ,     Kss Θ + H ΘΣ = (Kss + κ*H) Θ + H E,     H = γ²G∘Kdd,
+/// ```
+///
+/// so only the `d1` columns with κ_j ≠ κ* enter the products of `E`: the GEMM work per pair
+/// falls from `6d` to `3(d + d1)` (config R's spectrum, 20 of 50 eigenvalues off the bulk:
+/// 0.7 of it). Θ's columns are reordered (those of `E` first) and `W`'s put back.
 pub fn pair_sums(
     kernels: &MfKernels,
     g2: f64,
     theta: &DMatrix<f64>,
-    s: &DMatrix<f64>,
+    kappa: &[f64],
     a: &[f64],
 ) -> (DMatrix<f64>, Vec<f64>) {
     let (p, d) = theta.shape();
     let path = kernels.row_path();
+    let kstar = reference_eigenvalue(kappa);
+    let order: Vec<usize> = (0..d)
+        .filter(|&j| kappa[j] != kstar)
+        .chain((0..d).filter(|&j| kappa[j] == kstar))
+        .collect();
+    let d1 = order.iter().take_while(|&&j| kappa[j] != kstar).count();
+    let theta_o = DMatrix::from_fn(p, d, |i, j| theta[(i, order[j])]);
+    let e = DMatrix::from_fn(p, d1, |i, j| theta_o[(i, j)] * (kappa[order[j]] - kstar));
     let inputs = Inputs {
         kernels,
         path,
         g2,
-        theta: theta.as_slice(),
-        s: s.as_slice(),
+        kstar,
+        theta: theta_o.as_slice(),
+        e: e.as_slice(),
+        d1,
         a,
         singles: Singles::new(path, a),
         p,
@@ -765,7 +850,10 @@ pub fn pair_sums(
         wide: has_avx512(),
     };
     let tiles = p.div_ceil(TILE);
-    let sums: Vec<TileSums> = (0..tiles).into_par_iter().map(|t| inputs.tile(t)).collect();
+    let sums: Vec<TileSums> = (0..tiles)
+        .into_par_iter()
+        .map_init(Default::default, |blocks, t| inputs.tile(t, blocks))
+        .collect();
     // Row tile t: its own sums, then the transposed sums of the tiles above it, in tile order.
     let blocks: Vec<(Vec<f64>, Vec<f64>)> = (0..tiles)
         .into_par_iter()
@@ -793,11 +881,26 @@ pub fn pair_sums(
     let mut r = Vec::with_capacity(p);
     for (t, (rows, rds)) in blocks.into_iter().enumerate() {
         let len = rds.len();
-        w.rows_mut(t * TILE, len)
-            .copy_from(&DMatrix::from_column_slice(len, d, &rows));
+        for (j, &col) in order.iter().enumerate() {
+            w.view_mut((t * TILE, col), (len, 1))
+                .copy_from_slice(&rows[j * len..(j + 1) * len]);
+        }
         r.extend(rds);
     }
     (w, r)
+}
+
+/// The most frequent eigenvalue (the largest of the most frequent when several are).
+fn reference_eigenvalue(kappa: &[f64]) -> f64 {
+    let mut sorted = kappa.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mut best = (0, 0.0);
+    for run in sorted.chunk_by(|x, y| x == y) {
+        if run.len() >= best.0 {
+            best = (run.len(), run[0]);
+        }
+    }
+    best.1
 }
 
 #[cfg(test)]
@@ -852,6 +955,7 @@ mod tests {
         both(
             &Erf {
                 g2: 0.7,
+                kstar: 0.3,
                 ui: 0.8,
                 wi: 0.6,
             },
@@ -864,6 +968,7 @@ mod tests {
         both(
             &Relu {
                 g2: 0.7,
+                kstar: 0.3,
                 ai: 0.9,
                 iai: 1.0 / 0.9,
             },
@@ -873,7 +978,17 @@ mod tests {
             &w,
             &rev,
         );
-        both(&Linear { g2: 0.7 }, &g, &b, &u, &w, &rev);
+        both(
+            &Linear {
+                g2: 0.7,
+                kstar: 0.3,
+            },
+            &g,
+            &b,
+            &u,
+            &w,
+            &rev,
+        );
     }
 
     #[test]

@@ -111,7 +111,7 @@ impl<'a> Population<'a> {
         let m = self.model;
         let (p, d) = theta.shape();
         let prep = self.prepare(theta);
-        let (w, r) = pairs::pair_sums(self.kernels, m.gamma * m.gamma, theta, &prep.s, &prep.a);
+        let (w, r) = pairs::pair_sums(self.kernels, m.gamma * m.gamma, theta, self.kappa, &prep.a);
         let c = m.alpha * m.alpha / p as f64;
         DMatrix::from_fn(p, d, |i, j| {
             let sij = prep.s[(i, j)];
@@ -338,6 +338,24 @@ mod tests {
                 VELOCITY_TOL.max(ORIENTATION_FACTOR * spread)
             };
             assert!(err <= tol, "{act} P={p} {sym:?}: {err:e}");
+        }
+        // Repeated eigenvalues: a bulk (κ* = 0.5) in scattered columns, and an isotropic Σ
+        // (no column off the reference eigenvalue) — the split of `pairs::pair_sums`.
+        let spectra = [vec![0.5, 3.0, 0.5, 1.0, 0.5, 0.5, 2.0], vec![1.5; 7]];
+        for kappa in &spectra {
+            for (act, p) in [
+                (Activation::Erf, 1100),
+                (Activation::Relu, 130),
+                (Activation::Linear, 130),
+            ] {
+                let model = model(act);
+                let kernels = MfKernels::new(act, 24).unwrap();
+                let pop = Population::new(&model, &kernels, kappa);
+                let theta = initial_neurons(p, kappa.len(), 0.7, Symmetry::Iid, 2).unwrap();
+                let (v, want) = (pop.velocity(&theta), plain_velocity(&pop, &theta, false));
+                let err = (&v - &want).amax() / want.amax();
+                assert!(err <= VELOCITY_TOL, "{act} P={p} κ={kappa:?}: {err:e}");
+            }
         }
     }
 
