@@ -57,16 +57,17 @@ const Q_S: [f64; 4] = [
 /// ```
 ///
 /// with fdlibm's rational `R` on `t ∈ [0, ¼]` in both branches; relative error ≤ 1e-15
-/// (`tests::ASIN_REL_ERROR`). The same operations on one lane ([`f64`]) and on eight, so both
-/// give the same bits.
+/// (`tests::ASIN_REL_ERROR`). The same operations on one lane ([`f64`]) and on eight, but for
+/// the reciprocal `1/Q` ([`Lane::recip`], Newton on eight lanes): the two agree to a few ulp.
 ///
 /// When no lane exceeds ½ (small correlations, the common case) the reflected branch and its
 /// square root are skipped: the same bits, since every lane takes the first branch anyway.
 #[inline(always)]
 fn asin<L: Lane>(x: L) -> L {
-    let ax = x.abs();
-    let half = L::splat(0.5);
-    let rational = |t: L, y: L| {
+    /// `y + y·R(t)`, fdlibm's rational on `t ∈ [0, ¼]` (a function, not a closure: it must
+    /// inline into the caller's target features).
+    #[inline(always)]
+    fn rational<L: Lane>(t: L, y: L) -> L {
         let horner = |c: &[f64]| {
             c.iter()
                 .rev()
@@ -77,8 +78,10 @@ fn asin<L: Lane>(x: L) -> L {
         };
         let p = t * horner(&P_S);
         let q = horner(&Q_S).mul_add(t, L::splat(1.0));
-        y.mul_add(p / q, y)
-    };
+        y.mul_add(p * q.recip(), y)
+    }
+    let ax = x.abs();
+    let half = L::splat(0.5);
     if !ax.any_gt(half) {
         return rational(ax * ax, ax).with_sign_of(x);
     }
@@ -102,6 +105,11 @@ trait Lane:
     fn splat(x: f64) -> Self;
     fn mul_add(self, a: Self, b: Self) -> Self;
     fn sqrt(self) -> Self;
+    /// `1/self`: correctly rounded on one lane; on eight, `vrcp14pd` and two Newton steps
+    /// (relative error ≤ `tests::WIDE_RECIPROCAL_ERROR`), which spares the row its divisions.
+    fn recip(self) -> Self;
+    /// `1/√self` for `self > 0`, as [`Lane::recip`] (`vrsqrt14pd` and two Newton steps).
+    fn rsqrt(self) -> Self;
     fn abs(self) -> Self;
     /// `clamp(self, lo, hi)` for non-NaN `self`.
     fn clamp(self, lo: f64, hi: f64) -> Self;
@@ -127,6 +135,14 @@ impl Lane for f64 {
     #[inline(always)]
     fn sqrt(self) -> Self {
         f64::sqrt(self)
+    }
+    #[inline(always)]
+    fn recip(self) -> Self {
+        1.0 / self
+    }
+    #[inline(always)]
+    fn rsqrt(self) -> Self {
+        1.0 / f64::sqrt(self)
     }
     #[inline(always)]
     fn abs(self) -> Self {
@@ -202,6 +218,31 @@ mod wide {
             Self(unsafe { _mm512_sqrt_pd(self.0) })
         }
         #[inline(always)]
+        fn recip(self) -> Self {
+            unsafe {
+                let one = _mm512_set1_pd(1.0);
+                let mut y = _mm512_rcp14_pd(self.0);
+                for _ in 0..2 {
+                    // y ← y + y(1 − x y): the error squares
+                    y = _mm512_fmadd_pd(y, _mm512_fnmadd_pd(self.0, y, one), y);
+                }
+                Self(y)
+            }
+        }
+        #[inline(always)]
+        fn rsqrt(self) -> Self {
+            unsafe {
+                let half_x = _mm512_mul_pd(_mm512_set1_pd(0.5), self.0);
+                let mut y = _mm512_rsqrt14_pd(self.0);
+                for _ in 0..2 {
+                    // y ← y + y(½ − ½x y²): the error squares
+                    let h = _mm512_fnmadd_pd(_mm512_mul_pd(half_x, y), y, _mm512_set1_pd(0.5));
+                    y = _mm512_fmadd_pd(y, h, y);
+                }
+                Self(y)
+            }
+        }
+        #[inline(always)]
         fn abs(self) -> Self {
             Self(unsafe { _mm512_abs_pd(self.0) })
         }
@@ -241,8 +282,41 @@ mod wide {
         }
     }
 
-    /// [`super::row_lanes`] eight lanes at a time: the same lanes, the same operations, the
-    /// same bits; the tail (fewer than eight columns) on one lane.
+    /// [`Lane::recip`] and [`Lane::rsqrt`] on eight lanes (tests).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F and FMA.
+    #[cfg(test)]
+    #[target_feature(enable = "avx512f,fma")]
+    pub unsafe fn recip_rsqrt8(x: [f64; 8]) -> ([f64; 8], [f64; 8]) {
+        let (mut r, mut q) = ([0.0; 8], [0.0; 8]);
+        // SAFETY: the arrays hold eight f64.
+        unsafe {
+            let v = F64x8(_mm512_loadu_pd(x.as_ptr()));
+            _mm512_storeu_pd(r.as_mut_ptr(), v.recip().0);
+            _mm512_storeu_pd(q.as_mut_ptr(), v.rsqrt().0);
+        }
+        (r, q)
+    }
+
+    /// `asin` on eight lanes (tests).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F and FMA.
+    #[cfg(test)]
+    #[target_feature(enable = "avx512f,fma")]
+    pub unsafe fn asin8(x: [f64; 8]) -> [f64; 8] {
+        let mut out = [0.0; 8];
+        // SAFETY: both arrays hold eight f64.
+        unsafe {
+            let y = super::asin(F64x8(_mm512_loadu_pd(x.as_ptr())));
+            _mm512_storeu_pd(out.as_mut_ptr(), y.0);
+        }
+        out
+    }
+
+    /// [`super::row_lanes`] eight lanes at a time: the same lanes and operations (up to the
+    /// Newton reciprocals, [`Lane::recip`]); the tail (fewer than eight columns) on one lane.
     ///
     /// # Safety
     /// The CPU must support AVX-512F and FMA.
@@ -264,7 +338,9 @@ mod wide {
             // SAFETY: c + LANES ≤ n, the length of every slice (asserted above).
             unsafe {
                 let ld = |s: &[f64]| F64x8(_mm512_loadu_pd(s.as_ptr().add(c)));
-                let [ss, dd, fwd, back] = f.eval(ld(g), ld(b), ld(uq), ld(wq));
+                let gl = ld(g);
+                let bl = gl.mul_add(F64x8::splat(f.bm_g()), ld(b));
+                let [ss, dd, fwd, back] = f.eval(gl, bl, ld(uq), ld(wq));
                 _mm512_storeu_pd(b.as_mut_ptr().add(c), _mm512_fmadd_pd(k, dd.0, ss.0));
                 _mm512_storeu_pd(g.as_mut_ptr().add(c), dd.0);
                 acc = _mm512_add_pd(acc, fwd.0);
@@ -290,9 +366,13 @@ mod wide {
 /// The pair formula of a kernel row: `eval(g, b, u_q, w_q) = [Kss, γ²G·Kdd, γ²G·Kds_iq,
 /// γ²G·Kds_qi]` lane-wise (row particle `i` fixed); `kstar` the reference eigenvalue κ*
 /// ([`pair_sums`]).
+///
+/// The chunk's `b` holds `Bm − c·G` with `c = bm_g()` (0 on the diagonal block, where `Bm`
+/// is formed whole): the row adds `c·G` back lane by lane instead of in a pass of its own.
 trait Formula {
     fn eval<L: Lane>(&self, g: L, b: L, uq: L, wq: L) -> [L; 4];
     fn kstar(&self) -> f64;
+    fn bm_g(&self) -> f64;
 }
 
 /// erf (docs/mean-field.md §2.2): `z = b/√((1+a)(1+a'))`, `c = √(1−z²)`; `Kss = (2/π) asin z`,
@@ -301,6 +381,7 @@ trait Formula {
 struct Erf {
     g2: f64,
     kstar: f64,
+    bm_g: f64,
     ui: f64,
     wi: f64,
 }
@@ -311,12 +392,16 @@ impl Formula for Erf {
         self.kstar
     }
     #[inline(always)]
+    fn bm_g(&self) -> f64 {
+        self.bm_g
+    }
+    #[inline(always)]
     fn eval<L: Lane>(&self, g: L, b: L, uq: L, wq: L) -> [L; 4] {
         let gg = L::splat(self.g2) * g;
         let rr = L::splat(self.ui) * uq;
         let z = (b * rr).clamp(-Z_CLIP, Z_CLIP);
         let one = L::splat(1.0);
-        let ic = one / ((one - z) * (one + z)).sqrt();
+        let ic = ((one - z) * (one + z)).rsqrt();
         let ds = L::splat(-TWO_OVER_PI) * z * ic * gg;
         [
             L::splat(TWO_OVER_PI) * asin(z),
@@ -333,6 +418,7 @@ impl Formula for Erf {
 struct Relu {
     g2: f64,
     kstar: f64,
+    bm_g: f64,
     ai: f64,
     iai: f64,
 }
@@ -341,6 +427,10 @@ impl Formula for Relu {
     #[inline(always)]
     fn kstar(&self) -> f64 {
         self.kstar
+    }
+    #[inline(always)]
+    fn bm_g(&self) -> f64 {
+        self.bm_g
     }
     #[inline(always)]
     fn eval<L: Lane>(&self, g: L, b: L, aq: L, iaq: L) -> [L; 4] {
@@ -365,12 +455,17 @@ impl Formula for Relu {
 struct Linear {
     g2: f64,
     kstar: f64,
+    bm_g: f64,
 }
 
 impl Formula for Linear {
     #[inline(always)]
     fn kstar(&self) -> f64 {
         self.kstar
+    }
+    #[inline(always)]
+    fn bm_g(&self) -> f64 {
+        self.bm_g
     }
     #[inline(always)]
     fn eval<L: Lane>(&self, g: L, b: L, _: L, _: L) -> [L; 4] {
@@ -439,7 +534,8 @@ fn row_lanes<F: Formula>(
         .zip(rev[..split].chunks_exact_mut(LANES))
     {
         for l in 0..LANES {
-            let [ss, dd, fwd, back] = f.eval(gc[l], bc[l], uc[l], wc[l]);
+            let bl = gc[l].mul_add(f.bm_g(), bc[l]);
+            let [ss, dd, fwd, back] = f.eval(gc[l], bl, uc[l], wc[l]);
             bc[l] = f.kstar().mul_add(dd, ss);
             gc[l] = dd;
             acc[l] += fwd;
@@ -470,7 +566,8 @@ fn finish_row<F: Formula>(
 ) -> f64 {
     let mut tail = 0.0;
     for ((((gv, bv), &u), &w), rv) in g.iter_mut().zip(b).zip(uq).zip(wq).zip(rev) {
-        let [ss, dd, fwd, back] = f.eval(*gv, *bv, u, w);
+        let bl = gv.mul_add(f.bm_g(), *bv);
+        let [ss, dd, fwd, back] = f.eval(*gv, bl, u, w);
         *bv = f.kstar().mul_add(dd, ss);
         *gv = dd;
         tail += fwd;
@@ -514,7 +611,7 @@ fn row<F: Formula>(
 fn kernel_row(
     inputs: &Inputs,
     wide: bool,
-    (ui, wi): (f64, f64),
+    (ui, wi, bm_g): (f64, f64, f64),
     g: &mut [f64],
     b: &mut [f64],
     uq: &[f64],
@@ -523,12 +620,27 @@ fn kernel_row(
 ) -> f64 {
     let (g2, kstar) = (inputs.g2, inputs.kstar);
     match inputs.path {
-        RowPath::Erf => row(wide, &Erf { g2, kstar, ui, wi }, g, b, uq, wq, rev),
+        RowPath::Erf => row(
+            wide,
+            &Erf {
+                g2,
+                kstar,
+                bm_g,
+                ui,
+                wi,
+            },
+            g,
+            b,
+            uq,
+            wq,
+            rev,
+        ),
         RowPath::Relu => row(
             wide,
             &Relu {
                 g2,
                 kstar,
+                bm_g,
                 ai: ui,
                 iai: wi,
             },
@@ -538,11 +650,11 @@ fn kernel_row(
             wq,
             rev,
         ),
-        RowPath::Linear => row(wide, &Linear { g2, kstar }, g, b, uq, wq, rev),
+        RowPath::Linear => row(wide, &Linear { g2, kstar, bm_g }, g, b, uq, wq, rev),
         RowPath::Quadrature => {
             let mut fwd = 0.0;
             for (((gv, bv), &aq), rv) in g.iter_mut().zip(b.iter_mut()).zip(uq).zip(rev) {
-                let (k, ds_back) = inputs.kernels.pair_both(ui, aq, *bv);
+                let (k, ds_back) = inputs.kernels.pair_both(ui, aq, gv.mul_add(bm_g, *bv));
                 let gg = g2 * *gv;
                 let h = gg * k.dd;
                 *bv = kstar.mul_add(h, k.ss);
@@ -700,15 +812,25 @@ impl Inputs<'_> {
                 theta_t,
                 1.0,
             );
+            // off the diagonal block b = γ² E_t Θ_cᵀ and the kernel rows add γ²κ*·G lane by
+            // lane (`bm_g`); on it Bm is formed whole, for its exact diagonal
             let scale = self.g2 * self.kstar;
-            for (bv, gv) in b.iter_mut().zip(g.iter()) {
-                *bv = scale * gv;
-            }
+            let bm_g = if diagonal {
+                for (bv, gv) in b.iter_mut().zip(g.iter()) {
+                    *bv = scale * gv;
+                }
+                0.0
+            } else {
+                if d1 == 0 {
+                    b.fill(0.0);
+                }
+                scale
+            };
             matmul(
                 (len, cw, d1),
                 b,
                 (0, cw, 1),
-                true,
+                diagonal,
                 e_rows(r0),
                 theta_t,
                 self.g2,
@@ -734,7 +856,7 @@ impl Inputs<'_> {
                         .zip(b.chunks_exact_mut(cw))
                         .enumerate()
                     {
-                        let ui = (self.singles.u[r0 + i], self.singles.w[r0 + i]);
+                        let ui = (self.singles.u[r0 + i], self.singles.w[r0 + i], bm_g);
                         rds[i] += kernel_row(self, self.wide, ui, gr, br, uq, wq, rev);
                     }
                 },
@@ -916,6 +1038,38 @@ mod tests {
     /// against `libm` on a dense grid, the endpoints and random points.
     const ASIN_REL_ERROR: f64 = 1e-15;
 
+    /// Relative error of the eight-lane [`Lane::recip`] and [`Lane::rsqrt`]: the 14-bit estimate
+    /// squared twice by Newton (2⁻⁵⁶ ≈ 1.4e-17) plus the steps' roundings (a few ulp).
+    const WIDE_RECIPROCAL_ERROR: f64 = 1e-15;
+
+    /// The Newton reciprocals against the correctly rounded ones over many decades.
+    #[test]
+    fn wide_reciprocals_are_within_their_bound() {
+        if !has_avx512() {
+            eprintln!("no AVX-512 here: only the correctly rounded one-lane path runs");
+            return;
+        }
+        let mut rng = crate::rng::rng_for(8, 0);
+        let mut worst: f64 = 0.0;
+        for _ in 0..200_000 {
+            let x: [f64; 8] = std::array::from_fn(|_| 10f64.powf(rng.random_range(-30.0..30.0)));
+            // SAFETY: AVX-512F and FMA checked above.
+            let (r, q) = unsafe { wide::recip_rsqrt8(x) };
+            for i in 0..8 {
+                worst = worst
+                    .max((r[i] * x[i] - 1.0).abs())
+                    .max((q[i] * x[i].sqrt() - 1.0).abs());
+            }
+        }
+        assert!(worst <= WIDE_RECIPROCAL_ERROR, "{worst:e}");
+        eprintln!("Newton reciprocals: max relative error {worst:e}");
+    }
+
+    /// The wide rows against the one-lane rows: a few `WIDE_RECIPROCAL_ERROR`s through the
+    /// kernels' products (the sums of a row add terms of one sign mostly, no cancellation at
+    /// these inputs).
+    const WIDE_VS_PLAIN: f64 = 1e-14;
+
     /// Relative error of `asin` at `x` against `libm` (the C library's correctly rounded or
     /// ≤ 1 ulp arcsine); absolute at 0.
     fn asin_error(x: f64) -> f64 {
@@ -927,9 +1081,10 @@ mod tests {
         }
     }
 
-    /// The AVX-512 rows and the one-lane rows give the same bits (where the CPU has AVX-512).
+    /// The AVX-512 rows and the one-lane rows agree to [`WIDE_VS_PLAIN`] relative (where the
+    /// CPU has AVX-512): the same formulas but for the Newton reciprocals of the wide lanes.
     #[test]
-    fn wide_and_plain_rows_agree_bit_for_bit() {
+    fn wide_and_plain_rows_agree() {
         if !has_avx512() {
             return;
         }
@@ -948,14 +1103,22 @@ mod tests {
             let run = |wide: bool| {
                 let (mut g, mut b, mut rev) = (g.to_vec(), b.to_vec(), rev.to_vec());
                 let s = vectorised(|| row(wide, f, &mut g, &mut b, u, w, &mut rev));
-                (s.to_bits(), g, b, rev)
+                let mut all = vec![s];
+                all.extend(g.into_iter().chain(b).chain(rev));
+                all
             };
-            assert_eq!(run(true), run(false));
+            for (x, y) in run(true).into_iter().zip(run(false)) {
+                assert!(
+                    (x - y).abs() <= WIDE_VS_PLAIN * x.abs().max(y.abs()).max(1.0),
+                    "{x:e} vs {y:e}"
+                );
+            }
         }
         both(
             &Erf {
                 g2: 0.7,
                 kstar: 0.3,
+                bm_g: 0.2,
                 ui: 0.8,
                 wi: 0.6,
             },
@@ -969,6 +1132,7 @@ mod tests {
             &Relu {
                 g2: 0.7,
                 kstar: 0.3,
+                bm_g: 0.2,
                 ai: 0.9,
                 iai: 1.0 / 0.9,
             },
@@ -982,6 +1146,7 @@ mod tests {
             &Linear {
                 g2: 0.7,
                 kstar: 0.3,
+                bm_g: 0.2,
             },
             &g,
             &b,
@@ -1024,6 +1189,31 @@ mod tests {
             worst.1,
             worst.0
         );
+        // the eight-lane asin (Newton reciprocal) on the same grid
+        if has_avx512() {
+            let xs: Vec<f64> = (0..=GRID)
+                .map(|i| -1.0 + 2.0 * i as f64 / GRID as f64)
+                .collect();
+            let mut worst_wide: f64 = 0.0;
+            for chunk in xs.chunks_exact(8) {
+                // SAFETY: AVX-512F and FMA checked above.
+                let got = unsafe { wide::asin8(chunk.try_into().unwrap()) };
+                for (&x, y) in chunk.iter().zip(got) {
+                    let want = libm::asin(x);
+                    let e = if want == 0.0 {
+                        y.abs()
+                    } else {
+                        ((y - want) / want).abs()
+                    };
+                    worst_wide = worst_wide.max(e);
+                }
+            }
+            assert!(
+                worst_wide <= ASIN_REL_ERROR,
+                "wide asin off by {worst_wide:e}"
+            );
+            eprintln!("asin, eight lanes: max relative error {worst_wide:e}");
+        }
         assert_eq!(vectorised(|| asin(1.0)), std::f64::consts::FRAC_PI_2);
         assert_eq!(vectorised(|| asin(-1.0)), -std::f64::consts::FRAC_PI_2);
         assert_eq!(vectorised(|| asin(-0.0)).to_bits(), (-0.0f64).to_bits());
