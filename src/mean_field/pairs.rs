@@ -333,13 +333,13 @@ mod wide {
         assert!(b.len() == n && uq.len() == n && wq.len() == n && rev.len() == n);
         let split = n - n % LANES;
         let mut acc = _mm512_setzero_pd();
-        let k = _mm512_set1_pd(f.kstar());
+        let k = _mm512_set1_pd(f.chunk().kstar);
         for c in (0..split).step_by(LANES) {
             // SAFETY: c + LANES ≤ n, the length of every slice (asserted above).
             unsafe {
                 let ld = |s: &[f64]| F64x8(_mm512_loadu_pd(s.as_ptr().add(c)));
                 let gl = ld(g);
-                let bl = gl.mul_add(F64x8::splat(f.bm_g()), ld(b));
+                let bl = gl.mul_add(F64x8::splat(f.chunk().bm_g), ld(b));
                 let [ss, dd, fwd, back] = f.eval(gl, bl, ld(uq), ld(wq));
                 _mm512_storeu_pd(b.as_mut_ptr().add(c), _mm512_fmadd_pd(k, dd.0, ss.0));
                 _mm512_storeu_pd(g.as_mut_ptr().add(c), dd.0);
@@ -371,33 +371,35 @@ mod wide {
 /// is formed whole): the row adds `c·G` back lane by lane instead of in a pass of its own.
 trait Formula {
     fn eval<L: Lane>(&self, g: L, b: L, uq: L, wq: L) -> [L; 4];
-    fn kstar(&self) -> f64;
-    fn bm_g(&self) -> f64;
+    fn chunk(&self) -> &Chunk;
+}
+
+/// The constants of a chunk's kernel rows: γ², the reference eigenvalue κ* and the factor
+/// `bm_g` of `G` still to be added to `b` (see [`Formula`]).
+#[derive(Clone, Copy)]
+struct Chunk {
+    g2: f64,
+    kstar: f64,
+    bm_g: f64,
 }
 
 /// erf (docs/mean-field.md §2.2): `z = b/√((1+a)(1+a'))`, `c = √(1−z²)`; `Kss = (2/π) asin z`,
 /// `Kdd = (2/π)/(√((1+a)(1+a'))·c)`, `Kds_iq = −(2/π) z/((1+a_i) c)`. `u = 1/√(1+a)`,
 /// `w = 1/(1+a)`.
 struct Erf {
-    g2: f64,
-    kstar: f64,
-    bm_g: f64,
+    c: Chunk,
     ui: f64,
     wi: f64,
 }
 
 impl Formula for Erf {
     #[inline(always)]
-    fn kstar(&self) -> f64 {
-        self.kstar
-    }
-    #[inline(always)]
-    fn bm_g(&self) -> f64 {
-        self.bm_g
+    fn chunk(&self) -> &Chunk {
+        &self.c
     }
     #[inline(always)]
     fn eval<L: Lane>(&self, g: L, b: L, uq: L, wq: L) -> [L; 4] {
-        let gg = L::splat(self.g2) * g;
+        let gg = L::splat(self.c.g2) * g;
         let rr = L::splat(self.ui) * uq;
         let z = (b * rr).clamp(-Z_CLIP, Z_CLIP);
         let one = L::splat(1.0);
@@ -416,25 +418,19 @@ impl Formula for Erf {
 /// `w = √max(aa' − b², 0)`; `Kss = (w + b(π − φ))/(2π)`, `Kdd = (π − φ)/(2π)`,
 /// `Kds_iq = w/(2π a_i)`. `u = a`, `w = 1/a` (0 below ZERO_VARIANCE).
 struct Relu {
-    g2: f64,
-    kstar: f64,
-    bm_g: f64,
+    c: Chunk,
     ai: f64,
     iai: f64,
 }
 
 impl Formula for Relu {
     #[inline(always)]
-    fn kstar(&self) -> f64 {
-        self.kstar
-    }
-    #[inline(always)]
-    fn bm_g(&self) -> f64 {
-        self.bm_g
+    fn chunk(&self) -> &Chunk {
+        &self.c
     }
     #[inline(always)]
     fn eval<L: Lane>(&self, g: L, b: L, aq: L, iaq: L) -> [L; 4] {
-        let gg = L::splat(self.g2) * g;
+        let gg = L::splat(self.c.g2) * g;
         let aa = L::splat(self.ai) * aq;
         let zero = L::splat(0.0);
         let q = aa.gt_select(zero, (b / aa.sqrt()).clamp(-1.0, 1.0), zero);
@@ -453,24 +449,18 @@ impl Formula for Relu {
 
 /// Linear (§2.2): `Kss = b`, `Kdd = 1`, `Kds = 0`.
 struct Linear {
-    g2: f64,
-    kstar: f64,
-    bm_g: f64,
+    c: Chunk,
 }
 
 impl Formula for Linear {
     #[inline(always)]
-    fn kstar(&self) -> f64 {
-        self.kstar
-    }
-    #[inline(always)]
-    fn bm_g(&self) -> f64 {
-        self.bm_g
+    fn chunk(&self) -> &Chunk {
+        &self.c
     }
     #[inline(always)]
     fn eval<L: Lane>(&self, g: L, b: L, _: L, _: L) -> [L; 4] {
         let zero = L::splat(0.0);
-        [b, L::splat(self.g2) * g, zero, zero]
+        [b, L::splat(self.c.g2) * g, zero, zero]
     }
 }
 
@@ -534,9 +524,9 @@ fn row_lanes<F: Formula>(
         .zip(rev[..split].chunks_exact_mut(LANES))
     {
         for l in 0..LANES {
-            let bl = gc[l].mul_add(f.bm_g(), bc[l]);
+            let bl = gc[l].mul_add(f.chunk().bm_g, bc[l]);
             let [ss, dd, fwd, back] = f.eval(gc[l], bl, uc[l], wc[l]);
-            bc[l] = f.kstar().mul_add(dd, ss);
+            bc[l] = f.chunk().kstar.mul_add(dd, ss);
             gc[l] = dd;
             acc[l] += fwd;
             rc[l] += back;
@@ -566,9 +556,9 @@ fn finish_row<F: Formula>(
 ) -> f64 {
     let mut tail = 0.0;
     for ((((gv, bv), &u), &w), rv) in g.iter_mut().zip(b).zip(uq).zip(wq).zip(rev) {
-        let bl = gv.mul_add(f.bm_g(), *bv);
+        let bl = gv.mul_add(f.chunk().bm_g, *bv);
         let [ss, dd, fwd, back] = f.eval(*gv, bl, u, w);
-        *bv = f.kstar().mul_add(dd, ss);
+        *bv = f.chunk().kstar.mul_add(dd, ss);
         *gv = dd;
         tail += fwd;
         *rv += back;
@@ -619,38 +609,11 @@ fn kernel_row(
     rev: &mut [f64],
 ) -> f64 {
     let (g2, kstar) = (inputs.g2, inputs.kstar);
+    let c = Chunk { g2, kstar, bm_g };
     match inputs.path {
-        RowPath::Erf => row(
-            wide,
-            &Erf {
-                g2,
-                kstar,
-                bm_g,
-                ui,
-                wi,
-            },
-            g,
-            b,
-            uq,
-            wq,
-            rev,
-        ),
-        RowPath::Relu => row(
-            wide,
-            &Relu {
-                g2,
-                kstar,
-                bm_g,
-                ai: ui,
-                iai: wi,
-            },
-            g,
-            b,
-            uq,
-            wq,
-            rev,
-        ),
-        RowPath::Linear => row(wide, &Linear { g2, kstar, bm_g }, g, b, uq, wq, rev),
+        RowPath::Erf => row(wide, &Erf { c, ui, wi }, g, b, uq, wq, rev),
+        RowPath::Relu => row(wide, &Relu { c, ai: ui, iai: wi }, g, b, uq, wq, rev),
+        RowPath::Linear => row(wide, &Linear { c }, g, b, uq, wq, rev),
         RowPath::Quadrature => {
             let mut fwd = 0.0;
             for (((gv, bv), &aq), rv) in g.iter_mut().zip(b.iter_mut()).zip(uq).zip(rev) {
@@ -1099,6 +1062,11 @@ mod tests {
             draw(0.0, 3.0),
             draw(-1.0, 1.0),
         );
+        let c = Chunk {
+            g2: 0.7,
+            kstar: 0.3,
+            bm_g: 0.2,
+        };
         fn both<F: Formula>(f: &F, g: &[f64], b: &[f64], u: &[f64], w: &[f64], rev: &[f64]) {
             let run = |wide: bool| {
                 let (mut g, mut b, mut rev) = (g.to_vec(), b.to_vec(), rev.to_vec());
@@ -1116,9 +1084,7 @@ mod tests {
         }
         both(
             &Erf {
-                g2: 0.7,
-                kstar: 0.3,
-                bm_g: 0.2,
+                c,
                 ui: 0.8,
                 wi: 0.6,
             },
@@ -1130,9 +1096,7 @@ mod tests {
         );
         both(
             &Relu {
-                g2: 0.7,
-                kstar: 0.3,
-                bm_g: 0.2,
+                c,
                 ai: 0.9,
                 iai: 1.0 / 0.9,
             },
@@ -1142,18 +1106,7 @@ mod tests {
             &w,
             &rev,
         );
-        both(
-            &Linear {
-                g2: 0.7,
-                kstar: 0.3,
-                bm_g: 0.2,
-            },
-            &g,
-            &b,
-            &u,
-            &w,
-            &rev,
-        );
+        both(&Linear { c }, &g, &b, &u, &w, &rev);
     }
 
     #[test]
