@@ -11,28 +11,20 @@
 //! * one SGD step at N = 2000, d = 50, B = 16 (five N·d·B matrix products).
 
 use aedyn::activation::Activation;
-use aedyn::mean_field::{initial_neurons, MeanFieldModel, MfData, MfKernels, Population, Symmetry};
+use aedyn::mean_field::VelocityCase;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn particles(c: &mut Criterion) {
-    let data = MfData::blocks(&[(4.0, 5), (2.0, 5), (1.0, 10), (0.1, 30)]).unwrap();
-    let theta = initial_neurons(2000, 50, 0.1414, Symmetry::Whitened, 0).unwrap();
     let mut group = c.benchmark_group("mean_field_particles");
     group.sample_size(10);
     for act in [Activation::Erf, Activation::Relu] {
-        let model = MeanFieldModel {
-            activation: act,
-            alpha: 1.0,
-            gamma: 1.0,
-            lambda: 0.3,
-        };
-        let k = MfKernels::new(act, 48).unwrap();
-        let pop = Population::new(&model, &k, data.kappa());
+        let case = VelocityCase::new(act).unwrap();
+        let (pop, theta) = (case.population(), &case.theta);
         group.bench_function(format!("velocity P=2000 d=50 {act}"), |b| {
-            b.iter(|| pop.velocity(&theta))
+            b.iter(|| pop.velocity(theta))
         });
         group.bench_function(format!("rk4 step P=2000 d=50 {act}"), |b| {
-            b.iter(|| pop.rk4_step(&theta, 0.01))
+            b.iter(|| pop.rk4_step(theta, 0.01))
         });
     }
     group.finish();

@@ -2,7 +2,7 @@
 //! implementation against the pre-#15 one (row tiles, both orientations, nalgebra GEMMs),
 //! copied here on the public API. `cargo run --release --example mf_velocity_timing [reps]`
 use aedyn::activation::Activation;
-use aedyn::mean_field::{initial_neurons, MeanFieldModel, MfData, MfKernels, Population, Symmetry};
+use aedyn::mean_field::{MeanFieldModel, MfKernels, VelocityCase};
 use nalgebra::DMatrix;
 
 fn cpu() -> f64 {
@@ -63,17 +63,10 @@ fn old_velocity(
 
 fn main() {
     let reps: usize = std::env::args().nth(1).map_or(5, |s| s.parse().unwrap());
-    let data = MfData::blocks(&[(4.0, 5), (2.0, 5), (1.0, 10), (0.1, 30)]).unwrap();
-    let theta = initial_neurons(2000, 50, 0.1414, Symmetry::Whitened, 0).unwrap();
     for act in [Activation::Erf, Activation::Relu] {
-        let model = MeanFieldModel {
-            activation: act,
-            alpha: 1.0,
-            gamma: 1.0,
-            lambda: 0.3,
-        };
-        let k = MfKernels::new(act, 48).unwrap();
-        let pop = Population::new(&model, &k, data.kappa());
+        let case = VelocityCase::new(act).unwrap();
+        let (model, k, data, theta) = (&case.model, &case.kernels, &case.data, &case.theta);
+        let pop = case.population();
         let time = |f: &dyn Fn() -> DMatrix<f64>| {
             f();
             let mut t: Vec<f64> = (0..reps)
@@ -86,15 +79,15 @@ fn main() {
             t.sort_by(f64::total_cmp);
             t[reps / 2]
         };
-        let new = time(&|| pop.velocity(&theta));
+        let new = time(&|| pop.velocity(theta));
         if std::env::var("ONLY_NEW").is_ok() {
             println!("{act}: new {:.1} ms", new * 1e3);
             continue;
         }
-        let old = time(&|| old_velocity(&model, &k, data.kappa(), &theta));
+        let old = time(&|| old_velocity(model, k, data.kappa(), theta));
         let (vn, vo) = (
-            pop.velocity(&theta),
-            old_velocity(&model, &k, data.kappa(), &theta),
+            pop.velocity(theta),
+            old_velocity(model, k, data.kappa(), theta),
         );
         // GEMM work per pair (once): 3(d + d1) multiply–adds, d1 = 20 eigenvalues off the bulk
         // (`pairs::pair_sums`): 3·P²·(d + d1) flops = 0.84 GFLOP; the old code 4·2·P²·d.

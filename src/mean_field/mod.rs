@@ -52,7 +52,7 @@ use crate::rng::{rng_for, stream, Rng};
 
 pub use kernels::{MfKernels, PairKernels};
 pub use params::{Params, DEFAULT_CONFIG};
-pub use particles::{ParticleRun, Population, Risk};
+pub use particles::{ParticleRun, Population, Risk, VelocityCase};
 pub use sgd::{MfSeedRun, MfSimulator};
 
 /// The network's scalings, activation and penalty (docs/mean-field.md §1).

@@ -15,7 +15,10 @@
 use nalgebra::DMatrix;
 use rayon::prelude::*;
 
-use super::{pairs, MeanFieldModel, MfData, MfKernels, MfSnapshot, MfTrajectory};
+use super::{
+    initial_neurons, pairs, MeanFieldModel, MfData, MfKernels, MfSnapshot, MfTrajectory, Symmetry,
+};
+use crate::activation::Activation;
 use crate::error::{Error, Result};
 
 /// Rows per tile of the pair sums (one parallel task).
@@ -247,6 +250,43 @@ impl<'a> Population<'a> {
             theta,
             evaluations,
         })
+    }
+}
+
+/// The velocity benchmark case (`benches/mean_field.rs`, `examples/mf_velocity_timing.rs`,
+/// beside `benches/baselines/mean_field_numpy.py`): config R's spectrum (κ = 4, 2, 1, 0.1 with
+/// multiplicities 5, 5, 10, 30), P = 2000 whitened particles of scale 0.1414 from seed 0,
+/// α = γ = 1, λ = 0.3, and `activation`'s kernels (48 quadrature nodes where needed).
+pub struct VelocityCase {
+    /// The data: its eigenvalues `kappa()`.
+    pub data: MfData,
+    /// The particles Θ (P×d).
+    pub theta: DMatrix<f64>,
+    /// The model.
+    pub model: MeanFieldModel,
+    /// Its kernels.
+    pub kernels: MfKernels,
+}
+
+impl VelocityCase {
+    /// The case for `activation`.
+    pub fn new(activation: Activation) -> Result<Self> {
+        Ok(VelocityCase {
+            data: MfData::blocks(&[(4.0, 5), (2.0, 5), (1.0, 10), (0.1, 30)])?,
+            theta: initial_neurons(2000, 50, 0.1414, Symmetry::Whitened, 0)?,
+            model: MeanFieldModel {
+                activation,
+                alpha: 1.0,
+                gamma: 1.0,
+                lambda: 0.3,
+            },
+            kernels: MfKernels::new(activation, 48)?,
+        })
+    }
+
+    /// The population of the case.
+    pub fn population(&self) -> Population<'_> {
+        Population::new(&self.model, &self.kernels, self.data.kappa())
     }
 }
 
