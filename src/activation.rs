@@ -572,7 +572,7 @@ impl KernelEvaluator {
         }
         // the nodes ±x_j (x_j > 0) together: F_{−j} = 1/F_j, so with d1 = 1 + E_i F_j and
         // d2 = F_j + E_i, r(E_i F_j) = d2/(d1 d2) and r(E_i/F_j) = F_j d1/(d1 d2): one division
-        let wide = avx512_fma();
+        let wide = crate::simd::has_avx512_fma();
         for (&xj, &wj) in x[n.div_ceil(2)..].iter().zip(&w[n.div_ceil(2)..]) {
             let fj = (form.kappa * l22 * xj).exp();
             let wxj = wj * xj;
@@ -618,17 +618,6 @@ impl KernelEvaluator {
     }
 }
 
-/// The CPU has AVX-512F and FMA (for [`logistic_columns_avx512`]).
-fn avx512_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::is_x86_feature_detected as has;
-        has!("avx512f") && has!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
 /// Relative error of [`logistic_columns_avx512`]'s reciprocal: `vrcp14pd` (< 2⁻¹⁴) after two
 /// Newton steps, (2⁻¹⁴)⁴ = 2⁻⁵⁶ ≈ 1.4e-17, plus the steps' roundings (≈ 2 ulp).
 #[cfg(test)]
@@ -667,12 +656,7 @@ unsafe fn logistic_columns_avx512(
             let ei = _mm512_loadu_pd(e.as_ptr().add(c));
             let d1 = _mm512_fmadd_pd(ei, f, one);
             let d2 = _mm512_add_pd(f, ei);
-            let den = _mm512_mul_pd(d1, d2);
-            let mut inv = _mm512_rcp14_pd(den);
-            for _ in 0..2 {
-                let err = _mm512_fnmadd_pd(den, inv, one);
-                inv = _mm512_fmadd_pd(inv, err, inv);
-            }
+            let inv = crate::simd::recip_avx512(_mm512_mul_pd(d1, d2));
             let rp = _mm512_mul_pd(d2, inv);
             let rm = _mm512_mul_pd(_mm512_mul_pd(f, d1), inv);
             let hp = _mm512_fnmadd_pd(rp, rp, rp);
@@ -1424,7 +1408,7 @@ mod tests {
     #[test]
     fn fast_logistic_columns_match_the_division() {
         use rand::{Rng as _, SeedableRng as _};
-        if !avx512_fma() {
+        if !crate::simd::has_avx512_fma() {
             eprintln!("no AVX-512 here: the plain loop is the only path");
             return;
         }

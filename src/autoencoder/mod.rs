@@ -149,12 +149,13 @@ impl GroupLayout {
                     spectrum.rho_tilde(g),
                     spectrum.groups()[g].multiplicity as f64,
                 ]);
-                let entries = |m: &nalgebra::DMatrix<f64>, pairs: &[(usize, usize)]| {
-                    pairs.iter().map(|&(a, b)| m[(a, b)]).collect::<Vec<_>>()
-                };
-                row.extend(entries(&dens.q, &self.upper));
-                row.extend(entries(&dens.r, &self.full));
-                row.extend(entries(&dens.t, &self.upper));
+                for (m, pairs) in [
+                    (&dens.q, &self.upper),
+                    (&dens.r, &self.full),
+                    (&dens.t, &self.upper),
+                ] {
+                    row.extend(pairs.iter().map(|&(a, b)| m[(a, b)]));
+                }
                 row
             })
             .collect()

@@ -219,15 +219,7 @@ mod wide {
         }
         #[inline(always)]
         fn recip(self) -> Self {
-            unsafe {
-                let one = _mm512_set1_pd(1.0);
-                let mut y = _mm512_rcp14_pd(self.0);
-                for _ in 0..2 {
-                    // y ← y + y(1 − x y): the error squares
-                    y = _mm512_fmadd_pd(y, _mm512_fnmadd_pd(self.0, y, one), y);
-                }
-                Self(y)
-            }
+            Self(unsafe { crate::simd::recip_avx512(self.0) })
         }
         #[inline(always)]
         fn rsqrt(self) -> Self {
@@ -464,17 +456,7 @@ impl Formula for Linear {
     }
 }
 
-use crate::simd::vectorised;
-
-/// The CPU has AVX-512F and FMA.
-fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
+use crate::simd::{has_avx512_fma, vectorised};
 
 /// Per-particle inputs of the lane-wise kernels: erf `(1/√(1+a), 1/(1+a))`, ReLU
 /// `(a, 1/a or 0 below ZERO_VARIANCE)`, quadrature `(a, ·)`, linear none.
@@ -932,7 +914,7 @@ pub fn pair_sums(
         singles: Singles::new(path, a),
         p,
         d,
-        wide: has_avx512(),
+        wide: has_avx512_fma(),
     };
     let tiles = p.div_ceil(TILE);
     let sums: Vec<TileSums> = (0..tiles)
@@ -1008,7 +990,7 @@ mod tests {
     /// The Newton reciprocals against the correctly rounded ones over many decades.
     #[test]
     fn wide_reciprocals_are_within_their_bound() {
-        if !has_avx512() {
+        if !has_avx512_fma() {
             eprintln!("no AVX-512 here: only the correctly rounded one-lane path runs");
             return;
         }
@@ -1048,7 +1030,7 @@ mod tests {
     /// CPU has AVX-512): the same formulas but for the Newton reciprocals of the wide lanes.
     #[test]
     fn wide_and_plain_rows_agree() {
-        if !has_avx512() {
+        if !has_avx512_fma() {
             return;
         }
         let mut rng = crate::rng::rng_for(6, 0);
@@ -1143,7 +1125,7 @@ mod tests {
             worst.0
         );
         // the eight-lane asin (Newton reciprocal) on the same grid
-        if has_avx512() {
+        if has_avx512_fma() {
             let xs: Vec<f64> = (0..=GRID)
                 .map(|i| -1.0 + 2.0 * i as f64 / GRID as f64)
                 .collect();
