@@ -1,6 +1,7 @@
 //! Process-CPU time of one mean-field velocity evaluation (P = 2000, d = 50, erf), the current
 //! implementation against the pre-#15 one (row tiles, both orientations, nalgebra GEMMs),
-//! copied here on the public API. `cargo run --release --example mf_velocity_timing [reps]`
+//! copied here on the public API. `cargo run --release --example mf_velocity_timing [reps]`;
+//! `ONLY_NEW=1` skips the old one, `ACT=linear` (or `erf`, `relu`) times one activation.
 use aedyn::activation::Activation;
 use aedyn::mean_field::{MeanFieldModel, MfKernels, VelocityCase};
 use nalgebra::DMatrix;
@@ -62,8 +63,14 @@ fn old_velocity(
 }
 
 fn main() {
+    if let Ok(v) = std::env::var("LHS_T") { gemm::set_lhs_packing_threshold_single_thread(v.parse().unwrap()); }
     let reps: usize = std::env::args().nth(1).map_or(5, |s| s.parse().unwrap());
-    for act in [Activation::Erf, Activation::Relu] {
+    // `ACT=linear` (or `erf`, `relu`) times one activation; linear is GEMM-bound.
+    let only = std::env::var("ACT").ok();
+    for act in [Activation::Erf, Activation::Relu, Activation::Linear] {
+        if only.as_deref().map_or(act == Activation::Linear, |a| a != act.to_string()) {
+            continue;
+        }
         let case = VelocityCase::new(act).unwrap();
         let (model, k, data, theta) = (&case.model, &case.kernels, &case.data, &case.theta);
         let pop = case.population();
@@ -77,14 +84,14 @@ fn main() {
                 })
                 .collect();
             t.sort_by(f64::total_cmp);
-            t[reps / 2]
+            (t[reps / 2], t[0])
         };
-        let new = time(&|| pop.velocity(theta));
+        let (new, new_min) = time(&|| pop.velocity(theta));
         if std::env::var("ONLY_NEW").is_ok() {
-            println!("{act}: new {:.1} ms", new * 1e3);
+            println!("{act}: new {:.1} ms (min {:.2} ms)", new * 1e3, new_min * 1e3);
             continue;
         }
-        let old = time(&|| old_velocity(model, k, data.kappa(), theta));
+        let old = time(&|| old_velocity(model, k, data.kappa(), theta)).0;
         let (vn, vo) = (
             pop.velocity(theta),
             old_velocity(model, k, data.kappa(), theta),

@@ -597,15 +597,16 @@ fn kernel_row(
         RowPath::Relu => row(wide, &Relu { c, ai: ui, iai: wi }, g, b, uq, wq, rev),
         RowPath::Linear => row(wide, &Linear { c }, g, b, uq, wq, rev),
         RowPath::Quadrature => {
+            // the rule of the orientation (a_p, a_q), p < q: the lane's particle first
             let mut fwd = 0.0;
             for (((gv, bv), &aq), rv) in g.iter_mut().zip(b.iter_mut()).zip(uq).zip(rev) {
-                let (k, ds_back) = inputs.kernels.pair_both(ui, aq, gv.mul_add(bm_g, *bv));
+                let (k, ds_fwd) = inputs.kernels.pair_both(aq, ui, gv.mul_add(bm_g, *bv));
                 let gg = g2 * *gv;
                 let h = gg * k.dd;
                 *bv = kstar.mul_add(h, k.ss);
                 *gv = h;
-                fwd += gg * k.ds;
-                *rv += gg * ds_back;
+                fwd += gg * ds_fwd;
+                *rv += gg * k.ds;
             }
             fwd
         }
@@ -621,7 +622,8 @@ struct View<'a> {
     cs: usize,
 }
 
-/// `dst ← [dst if acc] + β·lhs·rhs` for `dst` m×n (`dst_at = (off, rs, cs)` in `dst`), `lhs`
+/// `dst ← [dst if acc] + β·lhs·rhs` for `dst` m×n (without `acc`, `dst`'s old values are
+/// never read) (`dst_at = (off, rs, cs)` in `dst`), `lhs`
 /// m×k, `rhs` k×n: the `gemm` crate on this thread. Panics if a view leaves its slice.
 #[allow(clippy::too_many_arguments)]
 fn matmul(
@@ -633,12 +635,22 @@ fn matmul(
     rhs: View,
     beta: f64,
 ) {
-    if m == 0 || n == 0 || k == 0 {
+    if m == 0 || n == 0 {
         return;
     }
     let last =
         |off: usize, rs: usize, cs: usize, r: usize, c: usize| off + (r - 1) * rs + (c - 1) * cs;
     assert!(last(off, rs, cs, m, n) < dst.len());
+    if k == 0 {
+        if !acc {
+            for i in 0..m {
+                for j in 0..n {
+                    dst[off + i * rs + j * cs] = 0.0;
+                }
+            }
+        }
+        return;
+    }
     assert!(last(lhs.off, lhs.rs, lhs.cs, m, k) < lhs.data.len());
     assert!(last(rhs.off, rhs.rs, rhs.cs, k, n) < rhs.data.len());
     // SAFETY: every element the views address lies in its slice (checked above), `dst` is
@@ -668,16 +680,18 @@ fn matmul(
     }
 }
 
-/// The sums of one row tile over the columns `q ≥ r0`.
+/// The sums of one row tile over the columns `q ≥ r0`, particle-major (a particle's `d` values
+/// contiguous): in this layout the products read the kernel blocks without packing them.
 struct TileSums {
-    /// `Σ_{q ≥ r0} [Kss θ_q + γ²G Kdd (Σθ)_q]` for the tile's rows (len×d, column-major).
+    /// `Σ_{q ≥ r0} [(Kss + κ*H)_pq θ_q + H_pq e_q]` for the tile's particles `p` (d×len,
+    /// column-major; `e_q` fills the first `d1` entries).
     rows: Vec<f64>,
-    /// `γ² Σ_{q ≥ r0} G_pq Kds_pq` for the tile's rows.
+    /// `γ² Σ_{q ≥ r0} G_pq Kds_pq` for the tile's particles.
     rds: Vec<f64>,
-    /// The transposed sums `Σ_{p in tile} [Kss θ_p + γ²G Kdd (Σθ)_p]` for the rows
-    /// `q ≥ r0 + len` ((P − r0 − len)×d, column-major).
+    /// The transposed sums `Σ_{p in tile} [(Kss + κ*H)_qp θ_p + H_qp e_p]` for the particles
+    /// `q ≥ r0 + len` (d×(P − r0 − len), column-major).
     cols: Vec<f64>,
-    /// `γ² Σ_{p in tile} G_pq Kds_qp` for the rows `q ≥ r0 + len`.
+    /// `γ² Σ_{p in tile} G_pq Kds_qp` for the particles `q ≥ r0 + len`.
     cds: Vec<f64>,
 }
 
@@ -688,9 +702,10 @@ struct Inputs<'a> {
     g2: f64,
     /// The reference eigenvalue κ* (see [`pair_sums`]).
     kstar: f64,
-    /// Θ with its columns reordered: the `d1` columns of κ_j ≠ κ* first (P×d, column-major).
+    /// Θᵀ with Θ's columns reordered, the `d1` columns of κ_j ≠ κ* first (d×P, column-major:
+    /// particle `p`'s row at `p·d`).
     theta: &'a [f64],
-    /// `E = Θ_{:, <d1} diag(κ_j − κ*)` (P×d1, column-major).
+    /// `Eᵀ`, `E = Θ_{:, <d1} diag(κ_j − κ*)` (d1×P, column-major).
     e: &'a [f64],
     d1: usize,
     a: &'a [f64],
@@ -702,59 +717,70 @@ struct Inputs<'a> {
 }
 
 impl Inputs<'_> {
-    /// Row tile `t`: its diagonal block, then the chunks of the columns to its right.
-    /// `blocks` holds the `G` and `Bm` blocks of a chunk, reused from tile to tile (fresh
-    /// ones cost their page faults every time).
-    fn tile(&self, t: usize, blocks: &mut (Vec<f64>, Vec<f64>)) -> TileSums {
-        let (p, d) = (self.p, self.d);
+    /// Row tile `t`: its diagonal block, then the chunks of the columns to its right. The `G`
+    /// and `Bm` blocks of a chunk (len×cw, column-major) and the sums are [`spare`] buffers.
+    ///
+    /// The blocks are column-major so that a kernel pass runs down a column (particle `q` of
+    /// the chunk fixed, the tile's particles in the lanes) and the products take them as the
+    /// right operand, which the `gemm` crate reads in place when the left one has at most 64
+    /// rows (`d`, `d1`): the rows and columns sums are formed transposed (particle-major).
+    fn tile(&self, t: usize) -> TileSums {
+        let (p, d, d1) = (self.p, self.d, self.d1);
         let r0 = t * TILE;
         let len = TILE.min(p - r0);
         let right = r0 + len;
         let width = p - right;
+        // `rows` and `cols` are first written without reading them (`acc = false`), `cds`
+        // assigned: only `rds` accumulates from zero.
         let mut sums = TileSums {
-            rows: vec![0.0; len * d],
+            rows: spare::take(d * len),
             rds: vec![0.0; len],
-            cols: vec![0.0; width * d],
-            cds: vec![0.0; width],
+            cols: spare::take(d * width),
+            cds: spare::take(width),
         };
         let size = len * CHUNK.max(len);
-        blocks.0.resize(size, 0.0);
-        blocks.1.resize(size, 0.0);
-        let (g, b) = (&mut blocks.0, &mut blocks.1);
-        let mut scratch = vec![0.0; len];
-        let theta_rows = |off| View {
+        let (mut g, mut b) = (spare::take(size), spare::take(size));
+        // the particles from `q0` on as columns of Θᵀ (d×n) or Eᵀ (d1×n), or as rows (n×d)
+        let theta = |q0: usize| View {
             data: self.theta,
-            off,
+            off: q0 * d,
             rs: 1,
-            cs: p,
+            cs: d,
         };
-        let e_rows = |off| View {
+        let theta_rows = |q0: usize| View {
+            rs: d,
+            cs: 1,
+            ..theta(q0)
+        };
+        let e = |q0: usize| View {
             data: self.e,
-            off,
+            off: q0 * d1,
             rs: 1,
-            cs: p,
+            cs: d1,
         };
-        let d1 = self.d1;
+        let e_rows = |q0: usize| View {
+            rs: d1,
+            cs: 1,
+            ..e(q0)
+        };
+        let column_major = (0, 1, len);
+        let (ut, wt) = (
+            &self.singles.u[r0..right],
+            &self.singles.w[r0..right],
+        );
         let chunks = std::iter::once((r0, len))
             .chain((right..p).step_by(CHUNK).map(|c| (c, CHUNK.min(p - c))));
         for (c0, cw) in chunks {
             let diagonal = c0 == r0;
             let (g, b) = (&mut g[..len * cw], &mut b[..len * cw]);
-            // G = Θ_t Θ_cᵀ, Bm = γ²κ* G + γ² E_t (Θ_{:, <d1})_cᵀ = γ² (ΘΣ)_t Θ_cᵀ, row-major
-            // len×cw.
-            let theta_t = View {
-                data: self.theta,
-                off: c0,
-                rs: p,
-                cs: 1,
-            };
+            // G = Θ_t Θ_cᵀ, Bm = γ²κ* G + γ² E_t (Θ_{:, <d1})_cᵀ = γ² (ΘΣ)_t Θ_cᵀ
             matmul(
                 (len, cw, d),
                 g,
-                (0, cw, 1),
+                column_major,
                 false,
                 theta_rows(r0),
-                theta_t,
+                theta(c0),
                 1.0,
             );
             // off the diagonal block b = γ² E_t Θ_cᵀ and the kernel rows add γ²κ*·G lane by
@@ -774,100 +800,69 @@ impl Inputs<'_> {
             matmul(
                 (len, cw, d1),
                 b,
-                (0, cw, 1),
+                column_major,
                 diagonal,
                 e_rows(r0),
-                theta_t,
+                theta(c0),
                 self.g2,
             );
             if diagonal {
                 // b_pp = a_p exactly (the same rounding as a_p itself).
                 for i in 0..len {
-                    b[i * cw + i] = self.a[r0 + i];
+                    b[i * len + i] = self.a[r0 + i];
                 }
             }
-            let rev = if diagonal {
-                &mut scratch[..]
-            } else {
-                &mut sums.cds[c0 - right..c0 - right + cw]
-            };
-            let (uq, wq) = (&self.singles.u[c0..c0 + cw], &self.singles.w[c0..c0 + cw]);
-            let rds = &mut sums.rds;
+            let (rds, cds) = (&mut sums.rds, &mut sums.cds);
             vectorised(
                 #[inline(always)]
                 || {
-                    for (i, (gr, br)) in g
-                        .chunks_exact_mut(cw)
-                        .zip(b.chunks_exact_mut(cw))
+                    for (s, (gc, bc)) in g
+                        .chunks_exact_mut(len)
+                        .zip(b.chunks_exact_mut(len))
                         .enumerate()
                     {
-                        let ui = (self.singles.u[r0 + i], self.singles.w[r0 + i], bm_g);
-                        rds[i] += kernel_row(self, self.wide, ui, gr, br, uq, wq, rev);
+                        let q = c0 + s;
+                        let uq = (self.singles.u[q], self.singles.w[q], bm_g);
+                        let fwd = kernel_row(self, self.wide, uq, gc, bc, ut, wt, rds);
+                        // on the diagonal block the lanes already hold both orders
+                        if !diagonal {
+                            cds[q - right] = fwd;
+                        }
                     }
                 },
             );
-            // rows += (Kss + κ*H)·Θ_c + H·E_c (H = γ²G∘Kdd; E's columns are Θ's first d1)
+            // rowsᵀ += Θ_cᵀ (Kss + κ*H)ᵀ + E_cᵀ Hᵀ (H = γ²G∘Kdd; E's rows are Θ's first d1)
             let kss = View {
                 data: b,
                 off: 0,
-                rs: cw,
-                cs: 1,
+                rs: 1,
+                cs: len,
             };
-            let kdd = View { data: g, ..kss };
-            let at = (0, 1, len);
-            matmul(
-                (len, d, cw),
-                &mut sums.rows,
-                at,
-                true,
-                kss,
-                theta_rows(c0),
-                1.0,
+            let h = View { data: g, ..kss };
+            let (kss_tr, h_tr) = (
+                View {
+                    rs: len,
+                    cs: 1,
+                    ..kss
+                },
+                View {
+                    rs: len,
+                    cs: 1,
+                    ..h
+                },
             );
-            matmul(
-                (len, d1, cw),
-                &mut sums.rows,
-                at,
-                true,
-                kdd,
-                e_rows(c0),
-                1.0,
-            );
+            let at = (0, 1, d);
+            matmul((d, len, cw), &mut sums.rows, at, !diagonal, theta(c0), kss_tr, 1.0);
+            matmul((d1, len, cw), &mut sums.rows, at, true, e(c0), h_tr, 1.0);
             if !diagonal {
-                // cols[c] += (Kss + κ*H)ᵀ·Θ_t + Hᵀ·E_t
-                let (kss_t, kdd_t) = (
-                    View {
-                        rs: 1,
-                        cs: cw,
-                        ..kss
-                    },
-                    View {
-                        rs: 1,
-                        cs: cw,
-                        ..kdd
-                    },
-                );
-                let at = (c0 - right, 1, width);
-                matmul(
-                    (cw, d, len),
-                    &mut sums.cols,
-                    at,
-                    true,
-                    kss_t,
-                    theta_rows(r0),
-                    1.0,
-                );
-                matmul(
-                    (cw, d1, len),
-                    &mut sums.cols,
-                    at,
-                    true,
-                    kdd_t,
-                    e_rows(r0),
-                    1.0,
-                );
+                // colsᵀ[c] += Θ_tᵀ (Kss + κ*H) + E_tᵀ H
+                let at = ((c0 - right) * d, 1, d);
+                matmul((d, cw, len), &mut sums.cols, at, false, theta(r0), kss, 1.0);
+                matmul((d1, cw, len), &mut sums.cols, at, true, e(r0), h, 1.0);
             }
         }
+        spare::put(g);
+        spare::put(b);
         sums
     }
 }
@@ -900,15 +895,23 @@ pub fn pair_sums(
         .chain((0..d).filter(|&j| kappa[j] == kstar))
         .collect();
     let d1 = order.iter().take_while(|&&j| kappa[j] != kstar).count();
-    let theta_o = DMatrix::from_fn(p, d, |i, j| theta[(i, order[j])]);
-    let e = DMatrix::from_fn(p, d1, |i, j| theta_o[(i, j)] * (kappa[order[j]] - kstar));
+    let (mut theta_t, mut e_t) = (spare::take(p * d), spare::take(p * d1));
+    for (jn, &j) in order.iter().enumerate() {
+        let delta = kappa[j] - kstar;
+        for (i, &v) in theta.column(j).iter().enumerate() {
+            theta_t[i * d + jn] = v;
+            if jn < d1 {
+                e_t[i * d1 + jn] = v * delta;
+            }
+        }
+    }
     let inputs = Inputs {
         kernels,
         path,
         g2,
         kstar,
-        theta: theta_o.as_slice(),
-        e: e.as_slice(),
+        theta: &theta_t,
+        e: &e_t,
         d1,
         a,
         singles: Singles::new(path, a),
@@ -919,42 +922,78 @@ pub fn pair_sums(
     let tiles = p.div_ceil(TILE);
     let sums: Vec<TileSums> = (0..tiles)
         .into_par_iter()
-        .map_init(Default::default, |blocks, t| inputs.tile(t, blocks))
+        .map(|t| inputs.tile(t))
         .collect();
     // Row tile t: its own sums, then the transposed sums of the tiles above it, in tile order.
-    let blocks: Vec<(Vec<f64>, Vec<f64>)> = (0..tiles)
-        .into_par_iter()
-        .map(|t| {
-            let r0 = t * TILE;
-            let len = sums[t].rds.len();
-            let (mut rows, mut rds) = (sums[t].rows.clone(), sums[t].rds.clone());
-            for (u, above) in sums[..t].iter().enumerate() {
-                let right = (u * TILE + TILE).min(p);
-                let (off, width) = (r0 - right, p - right);
-                for j in 0..d {
-                    let src = &above.cols[j * width + off..j * width + off + len];
-                    for (o, v) in rows[j * len..(j + 1) * len].iter_mut().zip(src) {
-                        *o += v;
-                    }
-                }
-                for (o, v) in rds.iter_mut().zip(&above.cds[off..off + len]) {
-                    *o += v;
-                }
+    let (mut own, above): (Vec<_>, Vec<_>) = sums
+        .into_iter()
+        .map(|s| ((s.rows, s.rds), (s.cols, s.cds)))
+        .unzip();
+    own.par_iter_mut().enumerate().for_each(|(t, (rows, rds))| {
+        let (r0, len) = (t * TILE, rds.len());
+        for (u, (cols, cds)) in above[..t].iter().enumerate() {
+            let off = r0 - (u * TILE + TILE);
+            for (o, v) in rows.iter_mut().zip(&cols[off * d..(off + len) * d]) {
+                *o += v;
             }
-            (rows, rds)
-        })
-        .collect();
-    let mut w = DMatrix::zeros(p, d);
-    let mut r = Vec::with_capacity(p);
-    for (t, (rows, rds)) in blocks.into_iter().enumerate() {
-        let len = rds.len();
-        for (j, &col) in order.iter().enumerate() {
-            w.view_mut((t * TILE, col), (len, 1))
-                .copy_from_slice(&rows[j * len..(j + 1) * len]);
+            for (o, v) in rds.iter_mut().zip(&cds[off..off + len]) {
+                *o += v;
+            }
         }
-        r.extend(rds);
+    });
+    let mut w = DMatrix::zeros(p, d);
+    for (j, &col) in order.iter().enumerate() {
+        let mut wc = w.column_mut(col);
+        for (t, (rows, _)) in own.iter().enumerate() {
+            for (i, row) in rows.chunks_exact(d).enumerate() {
+                wc[t * TILE + i] = row[j];
+            }
+        }
     }
+    let r = own.iter().flat_map(|(_, rds)| rds.iter().copied()).collect();
+    for buffer in own.into_iter().map(|(rows, _)| rows) {
+        spare::put(buffer);
+    }
+    for (cols, cds) in above {
+        spare::put(cols);
+        spare::put(cds);
+    }
+    spare::put(theta_t);
+    spare::put(e_t);
     (w, r)
+}
+
+/// Buffers kept from one evaluation to the next: the tile sums (6 MB at P = 2000, d = 50)
+/// and the chunk blocks would otherwise be fresh memory every time, whose zeroing and page
+/// faults cost ≈ 5 % of an evaluation. Only a cache: [`take`](spare::take) hands out any
+/// buffer, of unspecified content, resized to the length asked for; concurrent evaluations
+/// each get their own (the cache keeps at most what the largest demand returned).
+mod spare {
+    use std::sync::Mutex;
+
+    static SPARE: Mutex<Vec<Vec<f64>>> = Mutex::new(Vec::new());
+
+    /// A buffer of length `len` with unspecified (finite or not) values: the smallest cached
+    /// one that holds `len` without growing, else the largest, else a new one.
+    pub(super) fn take(len: usize) -> Vec<f64> {
+        let mut buffer = {
+            let mut pool = SPARE.lock().unwrap_or_else(|e| e.into_inner());
+            let fits = (0..pool.len())
+                .filter(|&i| pool[i].capacity() >= len)
+                .min_by_key(|&i| pool[i].capacity());
+            let pick = fits.or_else(|| (0..pool.len()).max_by_key(|&i| pool[i].capacity()));
+            pick.map(|i| pool.swap_remove(i)).unwrap_or_default()
+        };
+        buffer.resize(len, 0.0);
+        buffer
+    }
+
+    /// Returns `buffer` to the cache.
+    pub(super) fn put(buffer: Vec<f64>) {
+        if buffer.capacity() > 0 {
+            SPARE.lock().unwrap_or_else(|e| e.into_inner()).push(buffer);
+        }
+    }
 }
 
 /// The most frequent eigenvalue (the largest of the most frequent when several are).
