@@ -63,7 +63,6 @@ fn old_velocity(
 }
 
 fn main() {
-    if let Ok(v) = std::env::var("LHS_T") { gemm::set_lhs_packing_threshold_single_thread(v.parse().unwrap()); }
     let reps: usize = std::env::args().nth(1).map_or(5, |s| s.parse().unwrap());
     // `ACT=linear` (or `erf`, `relu`) times one activation; linear is GEMM-bound.
     let only = std::env::var("ACT").ok();
