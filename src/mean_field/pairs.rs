@@ -15,6 +15,8 @@
 //! run lane-wise with a branch-free [`asin`], under AVX-512 or AVX2 + FMA when the CPU has
 //! them ([`vectorised`]).
 
+use std::sync::Mutex;
+
 use nalgebra::DMatrix;
 use rayon::prelude::*;
 
@@ -920,47 +922,73 @@ pub fn pair_sums(
         wide: has_avx512_fma(),
     };
     let tiles = p.div_ceil(TILE);
-    let sums: Vec<TileSums> = (0..tiles)
-        .into_par_iter()
-        .map(|t| inputs.tile(t))
-        .collect();
-    // Row tile t: its own sums, then the transposed sums of the tiles above it, in tile order.
-    let (mut own, above): (Vec<_>, Vec<_>) = sums
-        .into_iter()
-        .map(|s| ((s.rows, s.rds), (s.cols, s.cds)))
-        .unzip();
-    own.par_iter_mut().enumerate().for_each(|(t, (rows, rds))| {
-        let (r0, len) = (t * TILE, rds.len());
-        for (u, (cols, cds)) in above[..t].iter().enumerate() {
-            let off = r0 - (u * TILE + TILE);
-            for (o, v) in rows.iter_mut().zip(&cols[off * d..(off + len) * d]) {
-                *o += v;
-            }
-            for (o, v) in rds.iter_mut().zip(&cds[off..off + len]) {
-                *o += v;
-            }
-        }
+    let total = Mutex::new(InOrder {
+        next: 0,
+        pending: (0..tiles).map(|_| None).collect(),
+        w: spare::take(p * d),
+        r: spare::take(p),
     });
+    (0..tiles).into_par_iter().for_each(|t| {
+        let sums = inputs.tile(t);
+        let mut total = total.lock().unwrap_or_else(|e| e.into_inner());
+        total.arrive(t, sums, d);
+    });
+    let InOrder { w: sums, r, .. } = total.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut w = DMatrix::zeros(p, d);
     for (j, &col) in order.iter().enumerate() {
-        let mut wc = w.column_mut(col);
-        for (t, (rows, _)) in own.iter().enumerate() {
-            for (i, row) in rows.chunks_exact(d).enumerate() {
-                wc[t * TILE + i] = row[j];
-            }
+        for (o, row) in w.column_mut(col).iter_mut().zip(sums.chunks_exact(d)) {
+            *o = row[j];
         }
     }
-    let r = own.iter().flat_map(|(_, rds)| rds.iter().copied()).collect();
-    for buffer in own.into_iter().map(|(rows, _)| rows) {
-        spare::put(buffer);
-    }
-    for (cols, cds) in above {
-        spare::put(cols);
-        spare::put(cds);
-    }
+    spare::put(sums);
     spare::put(theta_t);
     spare::put(e_t);
     (w, r)
+}
+
+/// The pair sums added up tile by tile in tile order, as soon as the tiles before are in (with
+/// one thread right after each tile, while its sums are in cache): particle `q` of tile `t`
+/// gets `Σ_{u < t} cols_u[q] + rows_t[q]` in this order, whatever the number of threads.
+struct InOrder {
+    /// The next tile to add.
+    next: usize,
+    /// Tiles done but not yet added.
+    pending: Vec<Option<TileSums>>,
+    /// The sums so far, particle-major (P×d, column-major d×P).
+    w: Vec<f64>,
+    r: Vec<f64>,
+}
+
+impl InOrder {
+    /// Tile `t` is done: add it and every pending tile after it that is now in order.
+    fn arrive(&mut self, t: usize, sums: TileSums, d: usize) {
+        self.pending[t] = Some(sums);
+        while let Some(s) = self.pending.get_mut(self.next).and_then(Option::take) {
+            let r0 = self.next * TILE;
+            let right = r0 + s.rds.len();
+            // the first tile covers every particle: it sets the sums
+            let add = |dst: &mut [f64], src: &[f64], first: bool| {
+                vectorised(|| {
+                    if first {
+                        dst.copy_from_slice(src);
+                    } else {
+                        for (o, v) in dst.iter_mut().zip(src) {
+                            *o += v;
+                        }
+                    }
+                })
+            };
+            let first = self.next == 0;
+            add(&mut self.w[r0 * d..right * d], &s.rows, first);
+            add(&mut self.w[right * d..], &s.cols, first);
+            add(&mut self.r[r0..right], &s.rds, first);
+            add(&mut self.r[right..], &s.cds, first);
+            for buffer in [s.rows, s.cols, s.cds] {
+                spare::put(buffer);
+            }
+            self.next += 1;
+        }
+    }
 }
 
 /// Buffers kept from one evaluation to the next: the tile sums (6 MB at P = 2000, d = 50)

@@ -54,12 +54,11 @@ pub struct ParticleRun {
     pub evaluations: u64,
 }
 
-/// Per-evaluation precomputations: ΘΣ, a_p, K1(a_p), K2(a_p).
+/// The risk's precomputations: ΘΣ, a_p, K1(a_p).
 struct Prepared {
     s: DMatrix<f64>,
     a: Vec<f64>,
     k1: Vec<f64>,
-    k2: Vec<f64>,
 }
 
 impl<'a> Population<'a> {
@@ -73,16 +72,26 @@ impl<'a> Population<'a> {
     }
 
     fn prepare(&self, theta: &DMatrix<f64>) -> Prepared {
-        let g2 = self.model.gamma * self.model.gamma;
         let mut s = theta.clone();
         for (j, mut col) in s.column_iter_mut().enumerate() {
             col *= self.kappa[j];
         }
-        let a: Vec<f64> = (0..theta.nrows())
-            .map(|p| g2 * theta.row(p).dot(&s.row(p)))
-            .collect();
-        let (k1, k2) = a.iter().map(|&ap| self.kernels.single(ap)).unzip();
-        Prepared { s, a, k1, k2 }
+        let a = self.variances(theta);
+        let k1 = a.iter().map(|&ap| self.kernels.single(ap).0).collect();
+        Prepared { s, a, k1 }
+    }
+
+    /// `a_p = γ² Σ_j κ_j θ_pj²`, summed over `j` in order.
+    fn variances(&self, theta: &DMatrix<f64>) -> Vec<f64> {
+        let mut a = vec![0.0; theta.nrows()];
+        for (col, &k) in theta.column_iter().zip(self.kappa) {
+            for (ap, &t) in a.iter_mut().zip(col.iter()) {
+                *ap += t * (k * t);
+            }
+        }
+        let g2 = self.model.gamma * self.model.gamma;
+        a.iter_mut().for_each(|ap| *ap *= g2);
+        a
     }
 
     /// Row tiles `[r0, r0 + len)` with their `G` and `Bm` blocks (len×P), mapped by `f`.
@@ -112,16 +121,24 @@ impl<'a> Population<'a> {
     /// `W = Kss Θ + γ²(G∘Kdd) ΘΣ` and `r = γ² (G∘Kds)𝟙` of [`pairs::pair_sums`] (each pair once).
     pub fn velocity(&self, theta: &DMatrix<f64>) -> DMatrix<f64> {
         let m = self.model;
-        let (p, d) = theta.shape();
-        let prep = self.prepare(theta);
-        let (w, r) = pairs::pair_sums(self.kernels, m.gamma * m.gamma, theta, self.kappa, &prep.a);
-        let c = m.alpha * m.alpha / p as f64;
-        DMatrix::from_fn(p, d, |i, j| {
-            let sij = prep.s[(i, j)];
-            m.alpha * m.gamma * (prep.k1[i] + prep.k2[i]) * sij
-                - c * (w[(i, j)] + r[i] * sij)
-                - m.lambda * theta[(i, j)]
-        })
+        let a = self.variances(theta);
+        let (mut v, r) = pairs::pair_sums(self.kernels, m.gamma * m.gamma, theta, self.kappa, &a);
+        let k12: Vec<f64> = a
+            .iter()
+            .map(|&ap| {
+                let (k1, k2) = self.kernels.single(ap);
+                k1 + k2
+            })
+            .collect();
+        let c = m.alpha * m.alpha / theta.nrows() as f64;
+        // V in place of W
+        for ((mut vc, tc), &kj) in v.column_iter_mut().zip(theta.column_iter()).zip(self.kappa) {
+            for (i, (vij, &tij)) in vc.iter_mut().zip(tc.iter()).enumerate() {
+                let sij = tij * kj;
+                *vij = m.alpha * m.gamma * k12[i] * sij - c * (*vij + r[i] * sij) - m.lambda * tij;
+            }
+        }
+        v
     }
 
     /// The population risk of the empirical measure of `theta` (docs/mean-field.md §2.2); with P = N
