@@ -106,6 +106,8 @@ trait Lane:
 {
     fn splat(x: f64) -> Self;
     fn mul_add(self, a: Self, b: Self) -> Self;
+    /// `c − self·a`, one fused operation.
+    fn mul_sub_from(self, a: Self, c: f64) -> Self;
     fn sqrt(self) -> Self;
     /// `1/self`: correctly rounded on one lane; on eight, `vrcp14pd` and two Newton steps
     /// (relative error ≤ `tests::WIDE_RECIPROCAL_ERROR`), which spares the row its divisions.
@@ -133,6 +135,10 @@ impl Lane for f64 {
     #[inline(always)]
     fn mul_add(self, a: Self, b: Self) -> Self {
         f64::mul_add(self, a, b)
+    }
+    #[inline(always)]
+    fn mul_sub_from(self, a: Self, c: f64) -> Self {
+        f64::mul_add(-self, a, c)
     }
     #[inline(always)]
     fn sqrt(self) -> Self {
@@ -214,6 +220,10 @@ mod wide {
         #[inline(always)]
         fn mul_add(self, a: Self, b: Self) -> Self {
             Self(unsafe { _mm512_fmadd_pd(self.0, a.0, b.0) })
+        }
+        #[inline(always)]
+        fn mul_sub_from(self, a: Self, c: f64) -> Self {
+            Self(unsafe { _mm512_fnmadd_pd(self.0, a.0, _mm512_set1_pd(c)) })
         }
         #[inline(always)]
         fn sqrt(self) -> Self {
@@ -379,7 +389,8 @@ struct Chunk {
 
 /// erf (docs/mean-field.md §2.2): `z = b/√((1+a)(1+a'))`, `c = √(1−z²)`; `Kss = (2/π) asin z`,
 /// `Kdd = (2/π)/(√((1+a)(1+a'))·c)`, `Kds_iq = −(2/π) z/((1+a_i) c)`. `u = 1/√(1+a)`,
-/// `w = 1/(1+a)`.
+/// `w = −1/(1+a)` (the sign of `Kds` folded in). `1 − z²` is one fused `1 − z·z`, correctly
+/// rounded, and `γ²G·(2/π)/c` is shared by the three kernels that have it.
 struct Erf {
     c: Chunk,
     ui: f64,
@@ -393,17 +404,15 @@ impl Formula for Erf {
     }
     #[inline(always)]
     fn eval<L: Lane>(&self, g: L, b: L, uq: L, wq: L) -> [L; 4] {
-        let gg = L::splat(self.c.g2) * g;
         let rr = L::splat(self.ui) * uq;
         let z = (b * rr).clamp(-Z_CLIP, Z_CLIP);
-        let one = L::splat(1.0);
-        let ic = ((one - z) * (one + z)).rsqrt();
-        let ds = L::splat(-TWO_OVER_PI) * z * ic * gg;
+        let gc = (L::splat(TWO_OVER_PI * self.c.g2) * g) * z.mul_sub_from(z, 1.0).rsqrt();
+        let zgc = z * gc;
         [
             L::splat(TWO_OVER_PI) * asin(z),
-            L::splat(TWO_OVER_PI) * rr * ic * gg,
-            ds * L::splat(self.wi),
-            ds * wq,
+            rr * gc,
+            zgc * L::splat(self.wi),
+            zgc * wq,
         ]
     }
 }
@@ -460,7 +469,7 @@ impl Formula for Linear {
 
 use crate::simd::{has_avx512_fma, vectorised};
 
-/// Per-particle inputs of the lane-wise kernels: erf `(1/√(1+a), 1/(1+a))`, ReLU
+/// Per-particle inputs of the lane-wise kernels: erf `(1/√(1+a), −1/(1+a))`, ReLU
 /// `(a, 1/a or 0 below ZERO_VARIANCE)`, quadrature `(a, ·)`, linear none.
 struct Singles {
     u: Vec<f64>,
@@ -472,7 +481,7 @@ impl Singles {
         let (u, w) = match path {
             RowPath::Erf => a
                 .iter()
-                .map(|&a| (1.0 / (1.0 + a).sqrt(), 1.0 / (1.0 + a)))
+                .map(|&a| (1.0 / (1.0 + a).sqrt(), -1.0 / (1.0 + a)))
                 .unzip(),
             RowPath::Relu => a
                 .iter()
