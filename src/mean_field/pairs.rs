@@ -907,12 +907,18 @@ pub fn pair_sums(
         .collect();
     let d1 = order.iter().take_while(|&&j| kappa[j] != kstar).count();
     let (mut theta_t, mut e_t) = (spare::take(p * d), spare::take(p * d1));
-    for (jn, &j) in order.iter().enumerate() {
-        let delta = kappa[j] - kstar;
-        for (i, &v) in theta.column(j).iter().enumerate() {
-            theta_t[i * d + jn] = v;
+    for i0 in (0..p).step_by(TRANSPOSE_BLOCK) {
+        let rows = i0..p.min(i0 + TRANSPOSE_BLOCK);
+        for (jn, &j) in order.iter().enumerate() {
+            let delta = kappa[j] - kstar;
+            let column = &theta.as_slice()[j * p + rows.start..j * p + rows.end];
+            for (ii, &v) in column.iter().enumerate() {
+                theta_t[(i0 + ii) * d + jn] = v;
+            }
             if jn < d1 {
-                e_t[i * d1 + jn] = v * delta;
+                for (ii, &v) in column.iter().enumerate() {
+                    e_t[(i0 + ii) * d1 + jn] = v * delta;
+                }
             }
         }
     }
@@ -943,10 +949,14 @@ pub fn pair_sums(
         total.arrive(t, sums, d);
     });
     let InOrder { w: sums, r, .. } = total.into_inner().unwrap_or_else(|e| e.into_inner());
-    let mut w = DMatrix::zeros(p, d);
-    for (j, &col) in order.iter().enumerate() {
-        for (o, row) in w.column_mut(col).iter_mut().zip(sums.chunks_exact(d)) {
-            *o = row[j];
+    let mut w = DMatrix::<f64>::zeros(p, d);
+    for i0 in (0..p).step_by(TRANSPOSE_BLOCK) {
+        let n = TRANSPOSE_BLOCK.min(p - i0);
+        for (j, &col) in order.iter().enumerate() {
+            let dst = &mut w.as_mut_slice()[col * p + i0..col * p + i0 + n];
+            for (ii, o) in dst.iter_mut().enumerate() {
+                *o = sums[(i0 + ii) * d + j];
+            }
         }
     }
     spare::put(sums);
@@ -999,6 +1009,10 @@ impl InOrder {
         }
     }
 }
+
+/// Particles per block of the transposes between Θ's columns and the particle-major layout:
+/// a block's rows of both stay in L1.
+const TRANSPOSE_BLOCK: usize = 64;
 
 /// Buffers kept from one evaluation to the next: the tile sums (6 MB at P = 2000, d = 50)
 /// and the chunk blocks would otherwise be fresh memory every time, whose zeroing and page
