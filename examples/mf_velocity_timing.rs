@@ -67,7 +67,10 @@ fn main() {
     // `ACT=linear` (or `erf`, `relu`) times one activation; linear is GEMM-bound.
     let only = std::env::var("ACT").ok();
     for act in [Activation::Erf, Activation::Relu, Activation::Linear] {
-        if only.as_deref().map_or(act == Activation::Linear, |a| a != act.to_string()) {
+        if only
+            .as_deref()
+            .map_or(act == Activation::Linear, |a| a != act.to_string())
+        {
             continue;
         }
         let case = VelocityCase::new(act).unwrap();
@@ -87,7 +90,11 @@ fn main() {
         };
         let (new, new_min) = time(&|| pop.velocity(theta));
         if std::env::var("ONLY_NEW").is_ok() {
-            println!("{act}: new {:.1} ms (min {:.2} ms)", new * 1e3, new_min * 1e3);
+            println!(
+                "{act}: new {:.1} ms (min {:.2} ms)",
+                new * 1e3,
+                new_min * 1e3
+            );
             continue;
         }
         let old = time(&|| old_velocity(model, k, data.kappa(), theta)).0;

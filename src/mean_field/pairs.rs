@@ -10,8 +10,10 @@
 //! `Bm` comes from small GEMMs (the `gemm` crate, one thread), its kernels are evaluated in
 //! place, and more GEMMs add `(Kss + κ*H)·Θ + H·E` (`H = γ²G∘Kdd`, `E = Θ(Σ − κ*)` with the
 //! reference eigenvalue κ*, see [`pair_sums`]) to the tile's rows and, off the diagonal block,
-//! the transposed products to the rows `q` (kept per tile and added in tile order, so the
-//! result does not depend on the thread count). The closed-form kernels (erf, ReLU, linear)
+//! the transposed products to the rows `q` (added in tile order as the tiles finish,
+//! [`InOrder`], so the result does not depend on the thread count). The blocks are
+//! column-major and the sums particle-major, so that the products read the kernel blocks in
+//! place ([`Inputs::tile`]). The closed-form kernels (erf, ReLU, linear)
 //! run lane-wise with a branch-free [`asin`], under AVX-512 or AVX2 + FMA when the CPU has
 //! them ([`vectorised`]).
 
@@ -493,7 +495,9 @@ impl Singles {
     }
 }
 
-/// One kernel row `i` over the columns of a chunk: in place `g ← H = γ²G∘Kdd`,
+/// One kernel row: particle `i` fixed against the particles `q` in the lanes. (In the
+/// column-major blocks of [`Inputs::tile`] `i` is a particle of the chunk and the `q` those of
+/// the tile: a row here is a column of the block.) In place `g ← H = γ²G∘Kdd`,
 /// `b ← Kss + κ*·H` (κ* the reference eigenvalue, see [`pair_sums`]);
 /// `rev[q] += γ² G_iq Kds_qi`; returns `Σ_q γ² G_iq Kds_iq`, summed in [`LANES`] lanes (column
 /// `q` in lane `q mod LANES`), then pairwise, then the tail: a fixed order.
@@ -775,10 +779,7 @@ impl Inputs<'_> {
             ..e(q0)
         };
         let column_major = (0, 1, len);
-        let (ut, wt) = (
-            &self.singles.u[r0..right],
-            &self.singles.w[r0..right],
-        );
+        let (ut, wt) = (&self.singles.u[r0..right], &self.singles.w[r0..right]);
         let chunks = std::iter::once((r0, len))
             .chain((right..p).step_by(CHUNK).map(|c| (c, CHUNK.min(p - c))));
         for (c0, cw) in chunks {
@@ -863,7 +864,15 @@ impl Inputs<'_> {
                 },
             );
             let at = (0, 1, d);
-            matmul((d, len, cw), &mut sums.rows, at, !diagonal, theta(c0), kss_tr, 1.0);
+            matmul(
+                (d, len, cw),
+                &mut sums.rows,
+                at,
+                !diagonal,
+                theta(c0),
+                kss_tr,
+                1.0,
+            );
             matmul((d1, len, cw), &mut sums.rows, at, true, e(c0), h_tr, 1.0);
             if !diagonal {
                 // colsᵀ[c] += Θ_tᵀ (Kss + κ*H) + E_tᵀ H
