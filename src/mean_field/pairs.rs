@@ -17,6 +17,7 @@
 //! run lane-wise with a branch-free [`asin`], under AVX-512 or AVX2 + FMA when the CPU has
 //! them ([`vectorised`]).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use nalgebra::DMatrix;
@@ -952,7 +953,15 @@ pub fn pair_sums(
         w: spare::take(p * d),
         r: spare::take(p),
     });
-    (0..tiles).into_par_iter().for_each(|t| {
+    // Workers take the tiles in order (largest first), so tiles finish nearly in order and
+    // only a few wait in `pending`: O(threads·P·d) memory instead of O(P²d/TILE).
+    let next = AtomicUsize::new(0);
+    let workers = rayon::current_num_threads().min(tiles);
+    (0..workers).into_par_iter().for_each(|_| loop {
+        let t = next.fetch_add(1, Ordering::Relaxed);
+        if t >= tiles {
+            break;
+        }
         let sums = inputs.tile(t);
         let mut total = total.lock().unwrap_or_else(|e| e.into_inner());
         total.arrive(t, sums, d);
@@ -1023,9 +1032,9 @@ impl InOrder {
 /// a block's rows of both stay in L1.
 const TRANSPOSE_BLOCK: usize = 64;
 
-/// Buffers kept from one evaluation to the next: the tile sums (6 MB at P = 2000, d = 50)
-/// and the chunk blocks would otherwise be fresh memory every time, whose zeroing and page
-/// faults cost ≈ 5 % of an evaluation. Only a cache: [`take`](spare::take) hands out any
+/// Buffers kept from one evaluation to the next: the tile sums, the chunk blocks and the
+/// transposed Θ (a few MB at P = 2000, d = 50) would otherwise be fresh memory every time,
+/// whose zeroing and page faults cost ≈ 5 % of an evaluation. Only a cache: [`take`](spare::take) hands out any
 /// buffer, of unspecified content, resized to the length asked for; concurrent evaluations
 /// each get their own (the cache keeps at most what the largest demand returned).
 mod spare {
