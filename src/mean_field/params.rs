@@ -245,7 +245,8 @@ const STEP_POWER_LIMIT: f64 = 1.0;
 impl Params {
     /// The memory every command needs at least (bytes by key; see [`crate::resources`]):
     /// the d×d covariance and the particles' d-vectors with their velocity workspaces
-    /// (`data.dim`), the particle pair kernels, P×P (`theory.particles`), the N neurons'
+    /// (`data.dim`), the pair sums' row tiles on each worker thread (`theory.particles`; never
+    /// the P×P kernels at once, docs/mean-field.md §2.4), the N neurons'
     /// weights (`network.neurons`) and the output table (`output.points`).
     pub fn memory(&self) -> crate::resources::Estimate {
         use crate::resources::F64;
@@ -253,9 +254,18 @@ impl Params {
         let particles = self.theory.particles as f64;
         let n = self.network.neurons as f64;
         let blocks = self.data.blocks.len() as f64;
+        let (workers, tile) = (
+            rayon::current_num_threads() as f64,
+            super::particles::TILE as f64,
+        );
         vec![
             ("data.dim", F64 * d * (d + 6.0 * particles)),
-            ("theory.particles", F64 * 4.0 * particles * particles),
+            // per worker thread: the risk's G and Bm row tiles (2·TILE·P), or the velocity's
+            // chunk blocks and a finished tile's sums (≤ 2·TILE·P + 2·P·d)
+            (
+                "theory.particles",
+                F64 * workers * particles * (2.0 * tile + 2.0 * d),
+            ),
             ("network.neurons", F64 * 4.0 * n * d),
             (
                 "output.points",
