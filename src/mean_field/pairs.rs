@@ -322,6 +322,40 @@ mod wide {
         out
     }
 
+    /// [`super::energy_lanes`] eight lanes at a time (the same lanes and order); the tail on
+    /// one lane.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F and FMA.
+    #[target_feature(enable = "avx512f,fma")]
+    pub unsafe fn energy_avx512<F: Formula>(
+        f: &F,
+        g: &[f64],
+        b: &[f64],
+        uq: &[f64],
+        wq: &[f64],
+    ) -> f64 {
+        let n = g.len();
+        assert!(b.len() == n && uq.len() == n && wq.len() == n);
+        let split = n - n % LANES;
+        let mut acc = _mm512_setzero_pd();
+        for c in (0..split).step_by(LANES) {
+            // SAFETY: c + LANES ≤ n, the length of every slice (asserted above).
+            unsafe {
+                let ld = |s: &[f64]| F64x8(_mm512_loadu_pd(s.as_ptr().add(c)));
+                let gl = ld(g);
+                let bl = gl.mul_add(F64x8::splat(f.chunk().bm_g), ld(b));
+                let [ss, ..] = f.eval(gl, bl, ld(uq), ld(wq));
+                acc = _mm512_fmadd_pd(gl.0, ss.0, acc);
+            }
+        }
+        let mut lanes = [0.0; LANES];
+        // SAFETY: `lanes` holds eight f64.
+        unsafe { _mm512_storeu_pd(lanes.as_mut_ptr(), acc) };
+        super::lane_sum(lanes)
+            + super::energy_lanes(f, &g[split..], &b[split..], &uq[split..], &wq[split..])
+    }
+
     /// [`super::row_lanes`] eight lanes at a time: the same lanes and operations (up to the
     /// Newton reciprocals, [`Lane::recip`]); the tail (fewer than eight columns) on one lane.
     ///
@@ -545,7 +579,7 @@ fn row_lanes<F: Formula>(
 #[inline(always)]
 fn finish_row<F: Formula>(
     f: &F,
-    mut acc: [f64; LANES],
+    acc: [f64; LANES],
     g: &mut [f64],
     b: &mut [f64],
     uq: &[f64],
@@ -561,14 +595,7 @@ fn finish_row<F: Formula>(
         tail += fwd;
         *rv += back;
     }
-    let mut width = LANES;
-    while width > 1 {
-        width /= 2;
-        for l in 0..width {
-            acc[l] += acc[l + width];
-        }
-    }
-    acc[0] + tail
+    lane_sum(acc) + tail
 }
 
 /// [`row_lanes`] on eight lanes at a time when `wide` (AVX-512F + FMA present), else on one
@@ -626,6 +653,84 @@ fn kernel_row(
             }
             fwd
         }
+    }
+}
+
+/// `Σ_q G_iq Kss_iq` of one kernel row (lanes and order as in [`row_lanes`]; `g`, `b` as
+/// there, left unchanged).
+#[inline(always)]
+fn energy_lanes<F: Formula>(f: &F, g: &[f64], b: &[f64], uq: &[f64], wq: &[f64]) -> f64 {
+    let split = g.len() - g.len() % LANES;
+    let mut acc = [0.0; LANES];
+    let term = |i: usize, acc: f64| {
+        let bl = g[i].mul_add(f.chunk().bm_g, b[i]);
+        g[i].mul_add(f.eval(g[i], bl, uq[i], wq[i])[0], acc)
+    };
+    for c in (0..split).step_by(LANES) {
+        for (l, a) in acc.iter_mut().enumerate() {
+            *a = term(c + l, *a);
+        }
+    }
+    lane_sum(acc) + (split..g.len()).fold(0.0, |t, i| term(i, t))
+}
+
+/// The [`LANES`] partial sums of a row added pairwise (a fixed order).
+#[inline(always)]
+fn lane_sum(mut acc: [f64; LANES]) -> f64 {
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for l in 0..width {
+            acc[l] += acc[l + width];
+        }
+    }
+    acc[0]
+}
+
+/// [`energy_lanes`] on eight lanes at a time when `wide`, as [`row`].
+#[inline(always)]
+fn energy<F: Formula>(wide: bool, f: &F, g: &[f64], b: &[f64], uq: &[f64], wq: &[f64]) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if wide {
+        // SAFETY: `wide` is set only when the CPU has AVX-512F and FMA (`Inputs::wide`).
+        return unsafe { wide::energy_avx512(f, g, b, uq, wq) };
+    }
+    let _ = wide;
+    energy_lanes(f, g, b, uq, wq)
+}
+
+/// `Σ_q G_iq Kss_iq` of kernel row `i`, see [`kernel_row`]; quadrature as the mean of the two
+/// orientations' rules, which is what the sum over all ordered pairs gives (the pair term is
+/// symmetric), so that the risk keeps that accuracy.
+#[inline(always)]
+fn kernel_energy(
+    inputs: &Inputs,
+    wide: bool,
+    (ui, wi, bm_g): (f64, f64, f64),
+    g: &[f64],
+    b: &[f64],
+    uq: &[f64],
+    wq: &[f64],
+) -> f64 {
+    let c = Chunk {
+        g2: inputs.g2,
+        kstar: inputs.kstar,
+        bm_g,
+    };
+    match inputs.path {
+        RowPath::Erf => energy(wide, &Erf { c, ui, wi }, g, b, uq, wq),
+        RowPath::Relu => energy(wide, &Relu { c, ai: ui, iai: wi }, g, b, uq, wq),
+        RowPath::Linear => energy(wide, &Linear { c }, g, b, uq, wq),
+        RowPath::Quadrature => g
+            .iter()
+            .zip(b)
+            .zip(uq)
+            .map(|((&gv, &bv), &aq)| {
+                let bl = gv.mul_add(bm_g, bv);
+                let k = &inputs.kernels;
+                gv * 0.5 * (k.pair(aq, ui, bl).ss + k.pair(ui, aq, bl).ss)
+            })
+            .sum(),
     }
 }
 
@@ -733,6 +838,130 @@ struct Inputs<'a> {
 }
 
 impl Inputs<'_> {
+    /// The particles from `q0` on as columns of Θᵀ (d×n).
+    fn theta_at(&self, q0: usize) -> View<'_> {
+        View {
+            data: self.theta,
+            off: q0 * self.d,
+            rs: 1,
+            cs: self.d,
+        }
+    }
+
+    /// The particles from `q0` on as columns of Eᵀ (d1×n).
+    fn e_at(&self, q0: usize) -> View<'_> {
+        View {
+            data: self.e,
+            off: q0 * self.d1,
+            rs: 1,
+            cs: self.d1,
+        }
+    }
+
+    /// The chunks `(c0, cw)` of row tile `[r0, r0 + len)`: its diagonal block, then the
+    /// columns to its right [`CHUNK`] at a time.
+    fn chunks(&self, r0: usize, len: usize) -> impl Iterator<Item = (usize, usize)> {
+        let p = self.p;
+        std::iter::once((r0, len)).chain(
+            (r0 + len..p)
+                .step_by(CHUNK)
+                .map(move |c| (c, CHUNK.min(p - c))),
+        )
+    }
+
+    /// The `G` and `Bm` blocks of the tile `[r0, r0 + len)` against the chunk from `c0` on
+    /// (len×cw, column-major, cw = `g.len() / len`): `G = Θ_t Θ_cᵀ` and
+    /// `Bm = γ²κ* G + γ² E_t (Θ_{:, <d1})_cᵀ = γ² (ΘΣ)_t Θ_cᵀ`. Off the diagonal block `b`
+    /// holds `γ² E_t Θ_cᵀ` only and the returned factor `bm_g = γ²κ*` of `G` is added lane by
+    /// lane by the kernel rows ([`Formula`]); on it `Bm` is formed whole (`bm_g = 0`), for its
+    /// exact diagonal `b_pp = a_p`.
+    fn gram(&self, r0: usize, len: usize, c0: usize, g: &mut [f64], b: &mut [f64]) -> f64 {
+        let (d, d1, cw) = (self.d, self.d1, g.len() / len);
+        let diagonal = c0 == r0;
+        let column_major = (0, 1, len);
+        let theta_t = View {
+            rs: d,
+            cs: 1,
+            ..self.theta_at(r0)
+        };
+        matmul(
+            (len, cw, d),
+            g,
+            column_major,
+            false,
+            theta_t,
+            self.theta_at(c0),
+            1.0,
+        );
+        let scale = self.g2 * self.kstar;
+        let bm_g = if diagonal {
+            for (bv, gv) in b.iter_mut().zip(g.iter()) {
+                *bv = scale * gv;
+            }
+            0.0
+        } else {
+            if d1 == 0 {
+                b.fill(0.0);
+            }
+            scale
+        };
+        let e_t = View {
+            rs: d1,
+            cs: 1,
+            ..self.e_at(r0)
+        };
+        let theta_c = self.theta_at(c0);
+        matmul(
+            (len, cw, d1),
+            b,
+            column_major,
+            diagonal,
+            e_t,
+            theta_c,
+            self.g2,
+        );
+        if diagonal {
+            // b_pp = a_p exactly (the same rounding as a_p itself).
+            for i in 0..len {
+                b[i * len + i] = self.a[r0 + i];
+            }
+        }
+        bm_g
+    }
+
+    /// `Σ_{p in tile, q} G_pq Kss_pq` over the columns `q ≥ r0` of row tile `t`, the blocks off
+    /// the diagonal counted twice (for `(q, p)`).
+    fn energy_tile(&self, t: usize) -> f64 {
+        let r0 = t * TILE;
+        let len = TILE.min(self.p - r0);
+        let (mut g, mut b) = (
+            spare::take(len * CHUNK.max(len)),
+            spare::take(len * CHUNK.max(len)),
+        );
+        let (ut, wt) = (&self.singles.u[r0..r0 + len], &self.singles.w[r0..r0 + len]);
+        let mut total = 0.0;
+        for (c0, cw) in self.chunks(r0, len) {
+            let (g, b) = (&mut g[..len * cw], &mut b[..len * cw]);
+            let bm_g = self.gram(r0, len, c0, g, b);
+            let block: f64 = vectorised(
+                #[inline(always)]
+                || {
+                    let mut sum = 0.0;
+                    for (s, (gc, bc)) in g.chunks_exact(len).zip(b.chunks_exact(len)).enumerate() {
+                        let q = c0 + s;
+                        let uq = (self.singles.u[q], self.singles.w[q], bm_g);
+                        sum += kernel_energy(self, self.wide, uq, gc, bc, ut, wt);
+                    }
+                    sum
+                },
+            );
+            total += if c0 == r0 { block } else { 2.0 * block };
+        }
+        spare::put(g);
+        spare::put(b);
+        total
+    }
+
     /// Row tile `t`: its diagonal block, then the chunks of the columns to its right. The `G`
     /// and `Bm` blocks of a chunk (len×cw, column-major) and the sums are [`spare`] buffers.
     ///
@@ -754,77 +983,16 @@ impl Inputs<'_> {
             cols: spare::take(d * width),
             cds: spare::take(width),
         };
-        let size = len * CHUNK.max(len);
-        let (mut g, mut b) = (spare::take(size), spare::take(size));
-        // the particles from `q0` on as columns of Θᵀ (d×n) or Eᵀ (d1×n), or as rows (n×d)
-        let theta = |q0: usize| View {
-            data: self.theta,
-            off: q0 * d,
-            rs: 1,
-            cs: d,
-        };
-        let theta_rows = |q0: usize| View {
-            rs: d,
-            cs: 1,
-            ..theta(q0)
-        };
-        let e = |q0: usize| View {
-            data: self.e,
-            off: q0 * d1,
-            rs: 1,
-            cs: d1,
-        };
-        let e_rows = |q0: usize| View {
-            rs: d1,
-            cs: 1,
-            ..e(q0)
-        };
-        let column_major = (0, 1, len);
+        let (mut g, mut b) = (
+            spare::take(len * CHUNK.max(len)),
+            spare::take(len * CHUNK.max(len)),
+        );
+        let (theta, e) = (|q0| self.theta_at(q0), |q0| self.e_at(q0));
         let (ut, wt) = (&self.singles.u[r0..right], &self.singles.w[r0..right]);
-        let chunks = std::iter::once((r0, len))
-            .chain((right..p).step_by(CHUNK).map(|c| (c, CHUNK.min(p - c))));
-        for (c0, cw) in chunks {
+        for (c0, cw) in self.chunks(r0, len) {
             let diagonal = c0 == r0;
             let (g, b) = (&mut g[..len * cw], &mut b[..len * cw]);
-            // G = Θ_t Θ_cᵀ, Bm = γ²κ* G + γ² E_t (Θ_{:, <d1})_cᵀ = γ² (ΘΣ)_t Θ_cᵀ
-            matmul(
-                (len, cw, d),
-                g,
-                column_major,
-                false,
-                theta_rows(r0),
-                theta(c0),
-                1.0,
-            );
-            // off the diagonal block b = γ² E_t Θ_cᵀ and the kernel rows add γ²κ*·G lane by
-            // lane (`bm_g`); on it Bm is formed whole, for its exact diagonal
-            let scale = self.g2 * self.kstar;
-            let bm_g = if diagonal {
-                for (bv, gv) in b.iter_mut().zip(g.iter()) {
-                    *bv = scale * gv;
-                }
-                0.0
-            } else {
-                if d1 == 0 {
-                    b.fill(0.0);
-                }
-                scale
-            };
-            matmul(
-                (len, cw, d1),
-                b,
-                column_major,
-                diagonal,
-                e_rows(r0),
-                theta(c0),
-                self.g2,
-            );
-            if diagonal {
-                // b_pp = a_p exactly (the same rounding as a_p itself).
-                for i in 0..len {
-                    b[i * len + i] = self.a[r0 + i];
-                }
-            }
+            let bm_g = self.gram(r0, len, c0, g, b);
             let (rds, cds) = (&mut sums.rds, &mut sums.cds);
             vectorised(
                 #[inline(always)]
@@ -909,43 +1077,8 @@ pub fn pair_sums(
     a: &[f64],
 ) -> (DMatrix<f64>, Vec<f64>) {
     let (p, d) = theta.shape();
-    let path = kernels.row_path();
-    let kstar = reference_eigenvalue(kappa);
-    let order: Vec<usize> = (0..d)
-        .filter(|&j| kappa[j] != kstar)
-        .chain((0..d).filter(|&j| kappa[j] == kstar))
-        .collect();
-    let d1 = order.iter().take_while(|&&j| kappa[j] != kstar).count();
-    let (mut theta_t, mut e_t) = (spare::take(p * d), spare::take(p * d1));
-    for i0 in (0..p).step_by(TRANSPOSE_BLOCK) {
-        let rows = i0..p.min(i0 + TRANSPOSE_BLOCK);
-        for (jn, &j) in order.iter().enumerate() {
-            let delta = kappa[j] - kstar;
-            let column = &theta.as_slice()[j * p + rows.start..j * p + rows.end];
-            for (ii, &v) in column.iter().enumerate() {
-                theta_t[(i0 + ii) * d + jn] = v;
-            }
-            if jn < d1 {
-                for (ii, &v) in column.iter().enumerate() {
-                    e_t[(i0 + ii) * d1 + jn] = v * delta;
-                }
-            }
-        }
-    }
-    let inputs = Inputs {
-        kernels,
-        path,
-        g2,
-        kstar,
-        theta: &theta_t,
-        e: &e_t,
-        d1,
-        a,
-        singles: Singles::new(path, a),
-        p,
-        d,
-        wide: has_avx512_fma(),
-    };
+    let layout = Layout::new(theta, kappa);
+    let inputs = layout.inputs(kernels, g2, a);
     let tiles = p.div_ceil(TILE);
     let total = Mutex::new(InOrder {
         next: 0,
@@ -970,7 +1103,7 @@ pub fn pair_sums(
     let mut w = DMatrix::<f64>::zeros(p, d);
     for i0 in (0..p).step_by(TRANSPOSE_BLOCK) {
         let n = TRANSPOSE_BLOCK.min(p - i0);
-        for (j, &col) in order.iter().enumerate() {
+        for (j, &col) in layout.order.iter().enumerate() {
             let dst = &mut w.as_mut_slice()[col * p + i0..col * p + i0 + n];
             for (ii, o) in dst.iter_mut().enumerate() {
                 *o = sums[(i0 + ii) * d + j];
@@ -978,9 +1111,101 @@ pub fn pair_sums(
         }
     }
     spare::put(sums);
-    spare::put(theta_t);
-    spare::put(e_t);
+    layout.release();
     (w, r)
+}
+
+/// `Σ_{p,q} G_pq Kss_pq` (self-pairs included), the pair term of the population risk
+/// (docs/mean-field.md §2.2), each pair once as in [`pair_sums`] (arguments as there), tiles
+/// in parallel and summed in tile order.
+pub fn pair_energy(
+    kernels: &MfKernels,
+    g2: f64,
+    theta: &DMatrix<f64>,
+    kappa: &[f64],
+    a: &[f64],
+) -> f64 {
+    let layout = Layout::new(theta, kappa);
+    let inputs = layout.inputs(kernels, g2, a);
+    let tiles: Vec<f64> = (0..theta.nrows().div_ceil(TILE))
+        .into_par_iter()
+        .map(|t| inputs.energy_tile(t))
+        .collect();
+    layout.release();
+    tiles.iter().sum()
+}
+
+/// Θ in the layout of the tiles: the columns reordered around the reference eigenvalue κ*
+/// (see [`pair_sums`]) and transposed, with `Eᵀ`.
+struct Layout {
+    /// Θ's columns in the new order: the `d1` of κ_j ≠ κ* first.
+    order: Vec<usize>,
+    kstar: f64,
+    d1: usize,
+    /// Θᵀ (d×P) and `Eᵀ` (d1×P), column-major ([`spare`] buffers).
+    theta_t: Vec<f64>,
+    e_t: Vec<f64>,
+    p: usize,
+}
+
+impl Layout {
+    fn new(theta: &DMatrix<f64>, kappa: &[f64]) -> Self {
+        let (p, d) = theta.shape();
+        let kstar = reference_eigenvalue(kappa);
+        let order: Vec<usize> = (0..d)
+            .filter(|&j| kappa[j] != kstar)
+            .chain((0..d).filter(|&j| kappa[j] == kstar))
+            .collect();
+        let d1 = order.iter().take_while(|&&j| kappa[j] != kstar).count();
+        let (mut theta_t, mut e_t) = (spare::take(p * d), spare::take(p * d1));
+        for i0 in (0..p).step_by(TRANSPOSE_BLOCK) {
+            let rows = i0..p.min(i0 + TRANSPOSE_BLOCK);
+            for (jn, &j) in order.iter().enumerate() {
+                let delta = kappa[j] - kstar;
+                let column = &theta.as_slice()[j * p + rows.start..j * p + rows.end];
+                for (ii, &v) in column.iter().enumerate() {
+                    theta_t[(i0 + ii) * d + jn] = v;
+                }
+                if jn < d1 {
+                    for (ii, &v) in column.iter().enumerate() {
+                        e_t[(i0 + ii) * d1 + jn] = v * delta;
+                    }
+                }
+            }
+        }
+        Self {
+            order,
+            kstar,
+            d1,
+            theta_t,
+            e_t,
+            p,
+        }
+    }
+
+    fn inputs<'a>(&'a self, kernels: &'a MfKernels, g2: f64, a: &'a [f64]) -> Inputs<'a> {
+        let path = kernels.row_path();
+        Inputs {
+            kernels,
+            path,
+            g2,
+            kstar: self.kstar,
+            theta: &self.theta_t,
+            e: &self.e_t,
+            d1: self.d1,
+            a,
+            singles: Singles::new(path, a),
+            p: self.p,
+            d: self.order.len(),
+            wide: has_avx512_fma(),
+        }
+    }
+
+    /// Returns the buffers to the cache.
+    fn release(self) {
+        spare::put(self.theta_t);
+        spare::put(self.e_t);
+    }
 }
 
 /// The pair sums added up tile by tile in tile order, as soon as the tiles before are in (with

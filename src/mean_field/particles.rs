@@ -13,7 +13,6 @@
 //! Time stepping: classical RK4.
 
 use nalgebra::DMatrix;
-use rayon::prelude::*;
 
 use super::{
     initial_neurons, pairs, MeanFieldModel, MfData, MfKernels, MfSnapshot, MfTrajectory, Symmetry,
@@ -54,13 +53,6 @@ pub struct ParticleRun {
     pub evaluations: u64,
 }
 
-/// The risk's precomputations: ΘΣ, a_p, K1(a_p).
-struct Prepared {
-    s: DMatrix<f64>,
-    a: Vec<f64>,
-    k1: Vec<f64>,
-}
-
 impl<'a> Population<'a> {
     /// The population of `model` with data eigenvalues `kappa`.
     pub fn new(model: &'a MeanFieldModel, kernels: &'a MfKernels, kappa: &'a [f64]) -> Self {
@@ -69,16 +61,6 @@ impl<'a> Population<'a> {
             kernels,
             kappa,
         }
-    }
-
-    fn prepare(&self, theta: &DMatrix<f64>) -> Prepared {
-        let mut s = theta.clone();
-        for (j, mut col) in s.column_iter_mut().enumerate() {
-            col *= self.kappa[j];
-        }
-        let a = self.variances(theta);
-        let k1 = a.iter().map(|&ap| self.kernels.single(ap).0).collect();
-        Prepared { s, a, k1 }
     }
 
     /// `a_p = γ² Σ_j κ_j θ_pj²`, summed over `j` in order.
@@ -92,28 +74,6 @@ impl<'a> Population<'a> {
         let g2 = self.model.gamma * self.model.gamma;
         a.iter_mut().for_each(|ap| *ap *= g2);
         a
-    }
-
-    /// Row tiles `[r0, r0 + len)` with their `G` and `Bm` blocks (len×P), mapped by `f`.
-    fn tiles<T: Send>(
-        &self,
-        theta: &DMatrix<f64>,
-        prep: &Prepared,
-        f: impl Fn(usize, usize, DMatrix<f64>, DMatrix<f64>) -> T + Sync,
-    ) -> Vec<T> {
-        let p = theta.nrows();
-        let g2 = self.model.gamma * self.model.gamma;
-        let theta_t = theta.transpose();
-        (0..p.div_ceil(TILE))
-            .into_par_iter()
-            .map(|t| {
-                let r0 = t * TILE;
-                let len = TILE.min(p - r0);
-                let g = theta.rows(r0, len) * &theta_t;
-                let bm = prep.s.rows(r0, len) * &theta_t * g2;
-                f(r0, len, g, bm)
-            })
-            .collect()
     }
 
     /// The velocity of every particle (P×d), docs/mean-field.md §2.4:
@@ -145,24 +105,14 @@ impl<'a> Population<'a> {
     /// it is the network's exact population risk `R_N = E ℓ`.
     pub fn risk(&self, theta: &DMatrix<f64>) -> Risk {
         let m = self.model;
-        let p = theta.nrows();
-        let prep = self.prepare(theta);
         let g2 = m.gamma * m.gamma;
-        let pair_sum: f64 = self
-            .tiles(theta, &prep, |r0, len, g, bm| {
-                let mut acc = 0.0;
-                for q in 0..p {
-                    for i in 0..len {
-                        acc +=
-                            g[(i, q)] * self.kernels.pair(prep.a[r0 + i], prep.a[q], bm[(i, q)]).ss;
-                    }
-                }
-                acc
-            })
-            .into_iter()
+        let a = self.variances(theta);
+        let pair_sum = pairs::pair_energy(self.kernels, g2, theta, self.kappa, &a);
+        let pf = theta.nrows() as f64;
+        let linear: f64 = a
+            .iter()
+            .map(|&ap| ap / g2 * self.kernels.single(ap).0)
             .sum();
-        let pf = p as f64;
-        let linear: f64 = prep.a.iter().zip(&prep.k1).map(|(a, k1)| a / g2 * k1).sum();
         let mse = 0.5 * self.kappa.iter().sum::<f64>() - m.alpha * m.gamma * linear / pf
             + 0.5 * m.alpha * m.alpha * pair_sum / (pf * pf);
         Risk {
@@ -458,6 +408,55 @@ mod tests {
             "ΣV = {}",
             v.sum()
         );
+    }
+
+    /// The risk's pair term `Σ_{p,q} G_pq Kss_pq` ([`pairs::pair_energy`], each pair once,
+    /// blocks off the diagonal doubled, quadrature averaged over both orientations) against the
+    /// plain double loop over all ordered pairs, to [`VELOCITY_TOL`] (summation order only).
+    #[test]
+    fn pair_energy_equals_the_plain_double_loop() {
+        let kappa = vec![0.5, 3.0, 0.5, 1.0, 0.5, 0.5, 2.0];
+        for (act, p) in [
+            (Activation::Erf, 1100),
+            (Activation::Relu, 300),
+            (Activation::Linear, 130),
+            (Activation::Tanh, 140),
+        ] {
+            let kernels = MfKernels::new(act, 24).unwrap();
+            let g2 = 0.64;
+            let theta = initial_neurons(p, kappa.len(), 0.7, Symmetry::Iid, 4).unwrap();
+            let a: Vec<f64> = (0..p)
+                .map(|i| {
+                    g2 * (0..7)
+                        .map(|j| kappa[j] * theta[(i, j)].powi(2))
+                        .sum::<f64>()
+                })
+                .collect();
+            let plain = || {
+                let mut sum = 0.0;
+                for i in 0..p {
+                    for q in 0..p {
+                        let dot = |k: &dyn Fn(usize) -> f64| {
+                            (0..7)
+                                .map(|j| k(j) * theta[(i, j)] * theta[(q, j)])
+                                .sum::<f64>()
+                        };
+                        let (g, b) = (dot(&|_| 1.0), g2 * dot(&|j| kappa[j]));
+                        sum += g * kernels.pair(a[i], a[q], b).ss;
+                    }
+                }
+                sum
+            };
+            let (got, want) = (
+                pairs::pair_energy(&kernels, g2, &theta, &kappa, &a),
+                plain(),
+            );
+            let err = ((got - want) / want).abs();
+            assert!(
+                err <= VELOCITY_TOL,
+                "{act} P={p}: {got} vs {want} ({err:e})"
+            );
+        }
     }
 
     #[test]
