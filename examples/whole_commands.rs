@@ -10,7 +10,8 @@
 //! * `theory`: K = 16 (16 spikes + bulk), t ≤ 1000, 121 log outputs (CSV) — beside the
 //!   same integration with 2 outputs, and the `npy` output;
 //! * `compare`: the default autoencoder config;
-//! * `mean-field`: the mean-field model's default `theory`.
+//! * `mean-field`: the mean-field model's default `theory` (the logistic ODE), and the
+//!   particle solver (erf, P = 1000, t ≤ 0.5, 33 outputs with the exact risk at each).
 
 use std::time::Instant;
 
@@ -165,16 +166,28 @@ fn main() {
         );
     }
     if wanted("mean-field") {
-        println!("mean-field theory: the default config");
+        println!("mean-field theory: the default config (logistic ODE), then erf (particles)");
         let exp = load("mean-field", &[]);
+        let particles = load(
+            "mean-field",
+            &[("network.activation", "\"erf\""), ("output.t_max", "0.5")],
+        );
         alternate(
             reps,
             &[
-                ("whole theory", &|| {
+                ("whole theory, default", &|| {
                     commands::theory(exp.as_ref(), &dir("m"), &opts).unwrap();
                 }),
                 ("hot loop: theory in memory", &|| {
                     exp.theory(exp.replicate_seed(0), &|_| {}).unwrap();
+                }),
+                ("whole theory, erf: P = 1000 particles, t ≤ 0.5", &|| {
+                    commands::theory(particles.as_ref(), &dir("mp"), &opts).unwrap();
+                }),
+                ("hot loop: particle theory in memory", &|| {
+                    particles
+                        .theory(particles.replicate_seed(0), &|_| {})
+                        .unwrap();
                 }),
             ],
         );
