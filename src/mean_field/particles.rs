@@ -65,9 +65,10 @@ impl<'a> Population<'a> {
 
     /// `a_p = γ² Σ_j κ_j θ_pj²`, summed over `j` in order.
     fn variances(&self, theta: &DMatrix<f64>) -> Vec<f64> {
-        let mut a = vec![0.0; theta.nrows()];
-        for (col, &k) in theta.column_iter().zip(self.kappa) {
-            for (ap, &t) in a.iter_mut().zip(col.iter()) {
+        let p = theta.nrows();
+        let mut a = vec![0.0; p];
+        for (col, &k) in theta.as_slice().chunks_exact(p).zip(self.kappa) {
+            for (ap, &t) in a.iter_mut().zip(col) {
                 *ap += t * (k * t);
             }
         }
@@ -92,10 +93,15 @@ impl<'a> Population<'a> {
             .collect();
         let c = m.alpha * m.alpha / theta.nrows() as f64;
         // V in place of W
-        for ((mut vc, tc), &kj) in v.column_iter_mut().zip(theta.column_iter()).zip(self.kappa) {
-            for (i, (vij, &tij)) in vc.iter_mut().zip(tc.iter()).enumerate() {
+        let p = theta.nrows();
+        let columns = v.as_mut_slice().chunks_exact_mut(p);
+        for ((vc, tc), &kj) in columns
+            .zip(theta.as_slice().chunks_exact(p))
+            .zip(self.kappa)
+        {
+            for (((vij, &tij), &k), &ri) in vc.iter_mut().zip(tc).zip(&k12).zip(&r) {
                 let sij = tij * kj;
-                *vij = m.alpha * m.gamma * k12[i] * sij - c * (*vij + r[i] * sij) - m.lambda * tij;
+                *vij = m.alpha * m.gamma * k * sij - c * (*vij + ri * sij) - m.lambda * tij;
             }
         }
         v
