@@ -743,6 +743,19 @@ struct View<'a> {
     cs: usize,
 }
 
+impl<'a> View<'a> {
+    /// The particles from `q0` on as the columns of a particle-major `data` (k×P,
+    /// column-major).
+    fn particles(data: &'a [f64], k: usize, q0: usize) -> Self {
+        View {
+            data,
+            off: q0 * k,
+            rs: 1,
+            cs: k,
+        }
+    }
+}
+
 /// `dst ← [dst if acc] + β·lhs·rhs` for `dst` m×n (without `acc`, `dst`'s old values are
 /// never read) (`dst_at = (off, rs, cs)` in `dst`), `lhs`
 /// m×k, `rhs` k×n: the `gemm` crate on this thread. Panics if a view leaves its slice.
@@ -840,22 +853,12 @@ struct Inputs<'a> {
 impl Inputs<'_> {
     /// The particles from `q0` on as columns of Θᵀ (d×n).
     fn theta_at(&self, q0: usize) -> View<'_> {
-        View {
-            data: self.theta,
-            off: q0 * self.d,
-            rs: 1,
-            cs: self.d,
-        }
+        View::particles(self.theta, self.d, q0)
     }
 
     /// The particles from `q0` on as columns of Eᵀ (d1×n).
     fn e_at(&self, q0: usize) -> View<'_> {
-        View {
-            data: self.e,
-            off: q0 * self.d1,
-            rs: 1,
-            cs: self.d1,
-        }
+        View::particles(self.e, self.d1, q0)
     }
 
     /// The chunks `(c0, cw)` of row tile `[r0, r0 + len)`: its diagonal block, then the
