@@ -756,9 +756,9 @@ impl<'a> View<'a> {
     }
 }
 
-/// `dst ← [dst if acc] + β·lhs·rhs` for `dst` m×n (without `acc`, `dst`'s old values are
-/// never read) (`dst_at = (off, rs, cs)` in `dst`), `lhs`
-/// m×k, `rhs` k×n: the `gemm` crate on this thread. Panics if a view leaves its slice.
+/// `dst ← [dst if acc] + β·lhs·rhs` for `dst` m×n (`dst_at = (off, rs, cs)` in `dst`), `lhs`
+/// m×k, `rhs` k×n: the `gemm` crate on this thread. Without `acc` the old values of `dst` are
+/// never read (zeros when k = 0). Panics if a view leaves its slice.
 #[allow(clippy::too_many_arguments)]
 fn matmul(
     (m, n, k): (usize, usize, usize),
@@ -903,9 +903,7 @@ impl Inputs<'_> {
             }
             0.0
         } else {
-            if d1 == 0 {
-                b.fill(0.0);
-            }
+            // with d1 = 0 the product below writes zeros (`matmul`, k = 0)
             scale
         };
         let e_t = View {
@@ -937,10 +935,7 @@ impl Inputs<'_> {
     fn energy_tile(&self, t: usize) -> f64 {
         let r0 = t * TILE;
         let len = TILE.min(self.p - r0);
-        let (mut g, mut b) = (
-            spare::take(len * CHUNK.max(len)),
-            spare::take(len * CHUNK.max(len)),
-        );
+        let (mut g, mut b) = chunk_blocks(len);
         let (ut, wt) = (&self.singles.u[r0..r0 + len], &self.singles.w[r0..r0 + len]);
         let mut total = 0.0;
         for (c0, cw) in self.chunks(r0, len) {
@@ -986,11 +981,7 @@ impl Inputs<'_> {
             cols: spare::take(d * width),
             cds: spare::take(width),
         };
-        let (mut g, mut b) = (
-            spare::take(len * CHUNK.max(len)),
-            spare::take(len * CHUNK.max(len)),
-        );
-        let (theta, e) = (|q0| self.theta_at(q0), |q0| self.e_at(q0));
+        let (mut g, mut b) = chunk_blocks(len);
         let (ut, wt) = (&self.singles.u[r0..right], &self.singles.w[r0..right]);
         for (c0, cw) in self.chunks(r0, len) {
             let diagonal = c0 == r0;
@@ -1041,16 +1032,40 @@ impl Inputs<'_> {
                 &mut sums.rows,
                 at,
                 !diagonal,
-                theta(c0),
+                self.theta_at(c0),
                 kss_tr,
                 1.0,
             );
-            matmul((d1, len, cw), &mut sums.rows, at, true, e(c0), h_tr, 1.0);
+            matmul(
+                (d1, len, cw),
+                &mut sums.rows,
+                at,
+                true,
+                self.e_at(c0),
+                h_tr,
+                1.0,
+            );
             if !diagonal {
                 // colsᵀ[c] += Θ_tᵀ (Kss + κ*H) + E_tᵀ H
                 let at = ((c0 - right) * d, 1, d);
-                matmul((d, cw, len), &mut sums.cols, at, false, theta(r0), kss, 1.0);
-                matmul((d1, cw, len), &mut sums.cols, at, true, e(r0), h, 1.0);
+                matmul(
+                    (d, cw, len),
+                    &mut sums.cols,
+                    at,
+                    false,
+                    self.theta_at(r0),
+                    kss,
+                    1.0,
+                );
+                matmul(
+                    (d1, cw, len),
+                    &mut sums.cols,
+                    at,
+                    true,
+                    self.e_at(r0),
+                    h,
+                    1.0,
+                );
             }
         }
         spare::put(g);
@@ -1256,15 +1271,22 @@ impl InOrder {
     }
 }
 
+/// The `G` and `Bm` buffers of a row tile of `len` particles: room for its largest chunk.
+fn chunk_blocks(len: usize) -> (Vec<f64>, Vec<f64>) {
+    let size = len * CHUNK.max(len);
+    (spare::take(size), spare::take(size))
+}
+
 /// Particles per block of the transposes between Θ's columns and the particle-major layout:
 /// a block's rows of both stay in L1.
 const TRANSPOSE_BLOCK: usize = 64;
 
 /// Buffers kept from one evaluation to the next: the tile sums, the chunk blocks and the
 /// transposed Θ (a few MB at P = 2000, d = 50) would otherwise be fresh memory every time,
-/// whose zeroing and page faults cost ≈ 5 % of an evaluation. Only a cache: [`take`](spare::take) hands out any
-/// buffer, of unspecified content, resized to the length asked for; concurrent evaluations
-/// each get their own (the cache keeps at most what the largest demand returned).
+/// whose zeroing and page faults cost ≈ 5 % of an evaluation. Only a cache:
+/// [`take`](spare::take) hands out any buffer, of unspecified content, resized to the length
+/// asked for; concurrent evaluations each get their own (the cache keeps at most what the
+/// largest demand returned).
 mod spare {
     use std::sync::Mutex;
 

@@ -260,8 +260,8 @@ impl Params {
         );
         vec![
             ("data.dim", F64 * d * (d + 6.0 * particles)),
-            // per worker thread: the risk's G and Bm row tiles (2·TILE·P), or the velocity's
-            // chunk blocks and a finished tile's sums (≤ 2·TILE·P + 2·P·d)
+            // per worker thread: a tile's G and Bm chunk blocks (2·TILE·CHUNK ≤ 2·TILE·P) and
+            // a finished tile's sums (≤ 2·P·d)
             (
                 "theory.particles",
                 F64 * workers * particles * (2.0 * tile + 2.0 * d),

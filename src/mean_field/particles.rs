@@ -67,7 +67,7 @@ impl<'a> Population<'a> {
     fn variances(&self, theta: &DMatrix<f64>) -> Vec<f64> {
         let p = theta.nrows();
         let mut a = vec![0.0; p];
-        for (col, &k) in theta.as_slice().chunks_exact(p).zip(self.kappa) {
+        for (col, &k) in theta.as_slice().chunks_exact(p.max(1)).zip(self.kappa) {
             for (ap, &t) in a.iter_mut().zip(col) {
                 *ap += t * (k * t);
             }
@@ -91,12 +91,12 @@ impl<'a> Population<'a> {
                 k1 + k2
             })
             .collect();
-        let c = m.alpha * m.alpha / theta.nrows() as f64;
-        // V in place of W
         let p = theta.nrows();
-        let columns = v.as_mut_slice().chunks_exact_mut(p);
+        let c = m.alpha * m.alpha / p as f64;
+        // V in place of W
+        let columns = v.as_mut_slice().chunks_exact_mut(p.max(1));
         for ((vc, tc), &kj) in columns
-            .zip(theta.as_slice().chunks_exact(p))
+            .zip(theta.as_slice().chunks_exact(p.max(1)))
             .zip(self.kappa)
         {
             for (((vij, &tij), &k), &ri) in vc.iter_mut().zip(tc).zip(&k12).zip(&r) {
